@@ -1,0 +1,108 @@
+import { hostname } from 'node:os';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { BackendHealth } from './core/backend-state.js';
+import { type Clock, systemClock } from './core/clock.js';
+import type { Logger } from './core/logger.js';
+import type { NotificationBroker } from './core/notification-broker.js';
+import type { Config } from './config/schema.js';
+import { MemoryBroker } from './backends/memory/memory-broker.js';
+import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
+import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
+import { installErrorHandling } from './http/errors.js';
+import { registerHealth } from './http/health.js';
+import { registerNotifyPublish } from './http/notify-publish.js';
+import { ProfileHub } from './notify/profile-hub.js';
+import { createNotifyRoute } from './notify/notify-route.js';
+import { createLogger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { WebSocketGateway } from './transport/websocket-gateway.js';
+
+export interface GatewayOptions {
+  config: Config;
+  /** The configuration file, for resolving relative paths in it. */
+  configFile?: string;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface Gateway {
+  readonly nodeId: string;
+  readonly http: FastifyInstance;
+  readonly broker: NotificationBroker;
+  readonly hub: ProfileHub;
+  readonly metrics: GatewayMetrics;
+  readonly log: Logger;
+  /** Starts the backends and listens; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Stops accepting, hands broker consumers over, closes sockets with 1001. */
+  close(): Promise<void>;
+}
+
+/** The one place that picks concrete backends and wires them together. */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { config } = options;
+  const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
+  const log = options.logger ?? createLogger(config.logLevel, nodeId);
+  const clock = options.clock ?? systemClock;
+  const metrics = new GatewayMetrics();
+
+  const broker: NotificationBroker = new MemoryBroker(config.notify.retention, clock, log.child({ component: 'broker' }), metrics);
+  const verifier = createTokenVerifier(config.tokens, options.configFile);
+  const credentials = new ConfigCredentialStore(config.apiKeys);
+  const hub = new ProfileHub(broker, log.child({ component: 'hub' }));
+  const backends: BackendHealth[] = [broker];
+
+  const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
+  installErrorHandling(http, log);
+  registerHealth(http, nodeId, () => backends);
+  registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024 });
+
+  const sockets = new WebSocketGateway(http.server, {
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    maxBufferedBytes: config.maxBufferedBytes,
+    log: log.child({ component: 'transport' }),
+    metrics,
+  });
+  sockets.route(
+    '/',
+    createNotifyRoute({
+      hub,
+      broker,
+      verifier,
+      clock,
+      log: log.child({ channel: 'notify' }),
+      metrics,
+      options: { ...config.notify },
+    }),
+  );
+
+  for (const backend of backends) {
+    metrics.backendState.set({ backend: backend.name }, backend.state() === 'up' ? 1 : 0);
+  }
+
+  return {
+    nodeId,
+    http,
+    broker,
+    hub,
+    metrics,
+    log,
+    async listen() {
+      await broker.start();
+      await http.listen({ port: config.port, host: config.host });
+      const address = http.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      log.info({ port, broker: broker.kind, tokens: verifier.kind }, 'listening');
+      return port;
+    },
+    async close() {
+      const closed = http.close();
+      await sockets.close();
+      await hub.drain();
+      await broker.close();
+      await verifier.close?.();
+      await closed;
+      log.info('stopped');
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { controlConfigSchema } from './control-schema.js';
+
+/**
+ * The whole configuration, every default documented here and in README.md "Configuration".
+ * Sources, later wins: defaults < config file (SWITCHBOARD_CONFIG, else config/demo.json) < environment.
+ */
+
+const staticTokensSchema = z.object({
+  kind: z.literal('static'),
+  /** token -> profile id, inline. */
+  tokens: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /** A JSON file with the same map (resolved against the config file's folder). Merged over `tokens`. */
+  file: z.string().min(1).optional(),
+  /** Optional expiry per token (epoch ms or ISO-8601), for demos of expiry. */
+  expiresAt: z.record(z.string(), z.union([z.number(), z.string()])).default({}),
+});
+
+const httpTokensSchema = z.object({
+  kind: z.literal('http'),
+  /** Privicore API base URL: GET <baseUrl>/profile/retrieve-profile-id, POST <baseUrl>/profile/authorization-token/expiry */
+  baseUrl: z.url(),
+  timeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+});
+
+const jwtTokensSchema = z
+  .object({
+    kind: z.literal('jwt'),
+    secret: z.string().min(16).optional(),
+    publicKeyPem: z.string().min(1).optional(),
+    jwksUrl: z.url().optional(),
+    algorithms: z.array(z.string()).optional(),
+    issuer: z.string().optional(),
+    audience: z.string().optional(),
+    /** Claim that holds the profile id. */
+    profileClaim: z.string().min(1).default('sub'),
+  })
+  .refine((v) => [v.secret, v.publicKeyPem, v.jwksUrl].filter(Boolean).length === 1, {
+    message: 'exactly one of secret, publicKeyPem, jwksUrl is required',
+  });
+
+export const tokenVerifierSchema = z.discriminatedUnion('kind', [staticTokensSchema, httpTokensSchema, jwtTokensSchema]);
+
+export const apiKeySchema = z
+  .object({
+    id: z.string().min(1),
+    /** The key in clear (demos) or its SHA-256 hex digest (production). */
+    key: z.string().min(8).optional(),
+    keySha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be a SHA-256 hex digest').optional(),
+    clearance: z.enum(['user', 'support', 'admin']).default('user'),
+    /** May publish notifications through POST /api/notify/v1/profiles/:profileId/messages. */
+    publish: z.boolean().default(false),
+    /** Systems reachable on the control channel; ["*"] for all. */
+    systems: z.array(z.string().min(1)).default([]),
+    zones: z.array(z.string().min(1)).default([]),
+    scopes: z.array(z.string().min(1)).default(['public']),
+  })
+  .refine((k) => (k.key === undefined) !== (k.keySha256 === undefined), {
+    message: 'exactly one of key, keySha256 is required',
+  });
+
+const retentionSchema = z.object({
+  /** Messages kept per profile while nobody is joined; the oldest is dropped (and logged) past it. */
+  maxLength: z.number().int().min(1).max(10_000_000).default(10_000),
+  /** A waiting message older than this is dropped (and logged). */
+  messageTtlMs: z.number().int().min(1_000).default(7 * 24 * 3600_000),
+  /** A profile queue nobody has consumed for this long is deleted. */
+  queueExpiresMs: z.number().int().min(10_000).default(30 * 24 * 3600_000),
+});
+
+const notifySchema = z.object({
+  /** Per-profile queue name = prefix + profile id. */
+  queuePrefix: z.string().min(1).default('message_to_user.'),
+  /** Where invalid and retention-dropped messages go, for a person to inspect. */
+  deadLetterQueue: z.string().min(1).default('switchboard.dead_letter'),
+  joinDeadlineMs: z.number().int().min(100).default(30_000),
+  /** How often a token of a joined socket is checked again (revocation). */
+  tokenRevalidateMs: z.number().int().min(1_000).default(60_000),
+  /** How long a verified token is cached. */
+  tokenCacheMs: z.number().int().min(0).default(30_000),
+  /** Frames larger than this close the socket with 1009. */
+  maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(64 * 1024),
+  /** Client frames allowed per second (burst = 2x); beyond it requests get 429. */
+  requestsPerSecond: z.number().min(1).default(20),
+  retention: retentionSchema.default(retentionSchema.parse({})),
+  /** RabbitMQ prefetch per consumer. */
+  prefetch: z.number().int().min(1).max(65_535).default(500),
+});
+
+export const configSchema = z.object({
+  port: z.number().int().min(0).max(65_535).default(8080),
+  host: z.string().min(1).default('0.0.0.0'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Unset: the in-memory broker (one node). Set: RabbitMQ. */
+  amqpUrl: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
+  /** Unset: in-memory state (one node). Set: Redis. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  /** Name of this gateway node in logs, metrics and RabbitMQ connection names. Default: host name + pid. */
+  nodeId: z.string().min(1).optional(),
+  /** Seconds of grace on SIGTERM before the process exits anyway. */
+  shutdownTimeoutMs: z.number().int().min(100).max(60_000).default(8_000),
+  /** Ping idle sockets this often; one that has not answered the previous ping is closed. */
+  heartbeatIntervalMs: z.number().int().min(100).default(30_000),
+  /** A socket with more unsent bytes than this is closed with 4008 (slow consumer). */
+  maxBufferedBytes: z.number().int().min(1_024).default(4 * 1024 * 1024),
+  tokens: tokenVerifierSchema.default({ kind: 'static', tokens: {}, expiresAt: {} }),
+  apiKeys: z.array(apiKeySchema).default([]),
+  notify: notifySchema.default(notifySchema.parse({})),
+  control: controlConfigSchema,
+  /** Marks a configuration that holds well-known demo credentials: starting with it logs a warning. */
+  demo: z.boolean().default(false),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type TokenVerifierConfig = z.infer<typeof tokenVerifierSchema>;
+export type ApiKeyConfig = z.infer<typeof apiKeySchema>;
+export type RetentionConfig = z.infer<typeof retentionSchema>;

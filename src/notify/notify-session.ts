@@ -1,0 +1,248 @@
+import type { Clock } from '../core/clock.js';
+import type { Connection, Session } from '../core/connection.js';
+import { GatewayError, isGatewayError } from '../core/errors.js';
+import type { ProfileId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import type { TokenGrant, TokenVerifier } from '../core/token-verifier.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { notifyStatusByCode } from '../protocol/notify-errors.js';
+import {
+  expiredMessage,
+  formatNotifyReply,
+  joinedMessage,
+  leftMessage,
+  type NotifyRequest,
+  parseNotifyRequest,
+} from '../protocol/notify.js';
+import type { ProfileHub, ProfileSubscriber } from './profile-hub.js';
+import { RateLimiter } from './rate-limiter.js';
+
+export interface NotifySessionOptions {
+  joinDeadlineMs: number;
+  tokenRevalidateMs: number;
+  requestsPerSecond: number;
+}
+
+export interface NotifySessionDeps {
+  connection: Connection;
+  hub: ProfileHub;
+  verifier: TokenVerifier;
+  /** False while the broker is unreachable: joins answer 503. */
+  brokerAvailable: () => boolean;
+  clock: Clock;
+  log: Logger;
+  metrics: GatewayMetrics;
+  options: NotifySessionOptions;
+}
+
+interface Joined {
+  profileId: ProfileId;
+  token: string;
+  cancelExpiry: () => void;
+  cancelRevalidate: () => void;
+}
+
+/** Close code for a socket that did not join in time (spec: "Connecting"). */
+export const joinDeadlineCloseCode = 1008;
+
+/**
+ * One notification-channel socket (spec: notify-protocol.md). Requests are handled one at a time in arrival
+ * order, so a join and a leave sent back to back cannot overtake each other.
+ * Messages that arrive between the broker subscription and the join reply are held and written right
+ * after the reply, so a client always sees its 200 before the first notification.
+ */
+export class NotifySession implements Session, ProfileSubscriber {
+  private joined: Joined | undefined;
+  private pendingJoinReply: Buffer[] | undefined;
+  private cancelJoinDeadline: (() => void) | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly limiter: RateLimiter;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: NotifySessionDeps) {
+    this.log = deps.log.child({ conn: deps.connection.id });
+    this.limiter = new RateLimiter(deps.options.requestsPerSecond, deps.options.requestsPerSecond * 2, deps.clock);
+    this.armJoinDeadline();
+  }
+
+  onText(text: string): void {
+    if (text === 'ping') {
+      this.deps.connection.send('pong');
+      return;
+    }
+    const parsed = parseNotifyRequest(text);
+    if (!parsed.ok) {
+      this.deps.metrics.badFrames.inc({ channel: 'notify' });
+      this.log.info({ reason: parsed.message }, 'bad request');
+      this.reply(parsed.correlationId, 400, parsed.message);
+      return;
+    }
+    if (!this.limiter.take()) {
+      this.log.warn('rate limited');
+      this.reply(parsed.request.correlationId, 429, 'Too many requests.');
+      return;
+    }
+    this.queue = this.queue.then(() => this.handle(parsed.request));
+  }
+
+  onBinary(): void {
+    this.deps.metrics.badFrames.inc({ channel: 'notify' });
+    this.log.info('binary frame refused');
+    this.reply(undefined, 400, 'Binary frames are not supported; send JSON text frames.');
+  }
+
+  onClose(): void {
+    this.closed = true;
+    this.cancelJoinDeadline?.();
+    if (this.joined) this.leaveChannel('closed');
+  }
+
+  deliver(body: Buffer): void {
+    if (this.pendingJoinReply) this.pendingJoinReply.push(body);
+    else this.write(body);
+  }
+
+  private write(body: Buffer): void {
+    if (!this.deps.connection.isOpen) return;
+    this.deps.connection.send(body);
+    this.deps.metrics.messagesWritten.inc();
+  }
+
+  private async handle(request: NotifyRequest): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (request.action === 'joinChannel') await this.join(request);
+      else await this.leave(request);
+    } catch (err) {
+      const status = isGatewayError(err) ? notifyStatusByCode[err.code] : 500;
+      if (!isGatewayError(err)) this.log.error({ err }, 'unexpected failure handling request');
+      else this.log.info({ action: request.action, status, reason: err.message }, 'request refused');
+      if (request.action === 'joinChannel') this.deps.metrics.joinFailures.inc({ reason: String(status) });
+      this.reply(request.correlationId, status, isGatewayError(err) ? err.message : 'Internal error.', this.joined?.profileId);
+    }
+  }
+
+  private async join(request: NotifyRequest): Promise<void> {
+    const token = request.authorizationToken!;
+    if (!this.deps.brokerAvailable()) throw new GatewayError('unavailable', 'The message broker is unavailable; try again.');
+    const grant = await this.deps.verifier.verify(token);
+    if (this.closed) return;
+    if (grant.expiresAt !== undefined && grant.expiresAt <= this.deps.clock.now()) {
+      throw new GatewayError('unauthorized', 'Authorization token expired.');
+    }
+    if (this.joined) {
+      if (this.joined.profileId !== grant.profileId) {
+        throw new GatewayError('conflict', 'Already joined to another profile channel; leave it first.');
+      }
+      this.adoptToken(token, grant);
+      this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
+      return;
+    }
+    this.pendingJoinReply = [];
+    try {
+      await this.deps.hub.join(grant.profileId, this);
+    } catch (err) {
+      this.pendingJoinReply = undefined;
+      throw isGatewayError(err) ? err : new GatewayError('unavailable', 'The message broker is unavailable; try again.', { cause: err });
+    }
+    if (this.closed) {
+      this.deps.hub.leave(grant.profileId, this);
+      return;
+    }
+    this.cancelJoinDeadline?.();
+    this.joined = { profileId: grant.profileId, token, cancelExpiry: () => {}, cancelRevalidate: () => {} };
+    this.adoptToken(token, grant);
+    this.deps.metrics.joins.inc();
+    this.log.info({ profileId: grant.profileId }, 'joined');
+    this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
+    const held = this.pendingJoinReply;
+    this.pendingJoinReply = undefined;
+    for (const body of held) this.write(body);
+  }
+
+  private async leave(request: NotifyRequest): Promise<void> {
+    const joined = this.joined;
+    if (!joined) throw new GatewayError('conflict', 'Not joined to a profile channel.');
+    let named: string | undefined = request.channelId;
+    if (named === undefined && request.authorizationToken !== undefined) {
+      named = request.authorizationToken === joined.token ? joined.profileId : (await this.deps.verifier.verify(request.authorizationToken)).profileId;
+    }
+    if (this.joined !== joined) throw new GatewayError('conflict', 'Not joined to a profile channel.');
+    if (named !== joined.profileId) throw new GatewayError('forbidden', "That is another profile's channel.");
+    this.leaveChannel('request');
+    this.reply(request.correlationId, 200, leftMessage, joined.profileId);
+  }
+
+  /** Schedules expiry and periodic revalidation for the token now in use. */
+  private adoptToken(token: string, grant: TokenGrant): void {
+    const joined = this.joined!;
+    joined.cancelExpiry();
+    joined.cancelRevalidate();
+    joined.token = token;
+    joined.cancelExpiry =
+      grant.expiresAt === undefined
+        ? () => {}
+        : this.deps.clock.schedule(grant.expiresAt - this.deps.clock.now(), () => this.expire('expired'));
+    joined.cancelRevalidate = this.deps.clock.schedule(this.deps.options.tokenRevalidateMs, () => {
+      this.queue = this.queue.then(() => this.revalidate(joined));
+    });
+  }
+
+  private async revalidate(joined: Joined): Promise<void> {
+    if (this.joined !== joined) return;
+    try {
+      const grant = await this.deps.verifier.verify(joined.token);
+      if (this.joined !== joined) return;
+      if (grant.profileId !== joined.profileId) this.expire('revoked');
+      else this.adoptToken(joined.token, grant);
+    } catch (err) {
+      if (this.joined !== joined) return;
+      if (isGatewayError(err) && err.code === 'unauthorized') {
+        this.expire('revoked');
+        return;
+      }
+      // The token service is down: keep the channel (the token was valid) and try again later.
+      this.log.warn({ profileId: joined.profileId, reason: isGatewayError(err) ? err.message : 'unexpected' }, 'token revalidation failed');
+      this.adoptToken(joined.token, { profileId: joined.profileId });
+    }
+  }
+
+  private expire(cause: 'expired' | 'revoked'): void {
+    const joined = this.joined;
+    if (!joined) return;
+    this.leaveChannel(cause);
+    this.reply(undefined, 401, expiredMessage, joined.profileId);
+  }
+
+  private leaveChannel(cause: 'request' | 'expired' | 'revoked' | 'closed'): void {
+    const joined = this.joined!;
+    this.joined = undefined;
+    joined.cancelExpiry();
+    joined.cancelRevalidate();
+    this.deps.hub.leave(joined.profileId, this);
+    this.deps.metrics.leaves.inc({ cause });
+    this.log.info({ profileId: joined.profileId, cause }, 'left');
+    if (!this.closed) this.armJoinDeadline();
+  }
+
+  private armJoinDeadline(): void {
+    this.cancelJoinDeadline?.();
+    this.cancelJoinDeadline = this.deps.clock.schedule(this.deps.options.joinDeadlineMs, () => {
+      if (this.joined || this.closed) return;
+      this.log.info('join deadline passed; closing');
+      this.deps.connection.close(joinDeadlineCloseCode, 'join deadline exceeded');
+    });
+  }
+
+  private reply(correlationId: string | undefined, status: number, message: string, channelId?: ProfileId): void {
+    if (!this.deps.connection.isOpen) return;
+    this.deps.connection.send(
+      formatNotifyReply({
+        ...(correlationId !== undefined && { correlationId }),
+        status,
+        data: { ...(channelId !== undefined && { channelId }), message },
+      }),
+    );
+  }
+}

@@ -1,0 +1,116 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Every metric the gateway exports, defined in one place (GET /metrics). One registry per gateway
+ * instance, so several gateways in one test process do not share counters.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly socketsOpen = new Gauge({
+    name: 'switchboard_sockets_open',
+    help: 'WebSocket connections open, by channel',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly joins = new Counter({
+    name: 'switchboard_notify_joins_total',
+    help: 'Successful joinChannel requests',
+    registers: [this.registry],
+  });
+  readonly joinFailures = new Counter({
+    name: 'switchboard_notify_join_failures_total',
+    help: 'Refused joinChannel requests, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly leaves = new Counter({
+    name: 'switchboard_notify_leaves_total',
+    help: 'Channels left, by cause (request, expired, revoked, closed)',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly badFrames = new Counter({
+    name: 'switchboard_bad_frames_total',
+    help: 'Client frames refused as malformed, by channel',
+    labelNames: ['channel'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesReceived = new Counter({
+    name: 'switchboard_notify_messages_received_total',
+    help: 'Notification messages received from the broker',
+    registers: [this.registry],
+  });
+  readonly messagesWritten = new Counter({
+    name: 'switchboard_notify_messages_written_total',
+    help: 'Notification messages written to sockets (one per socket)',
+    registers: [this.registry],
+  });
+  readonly messagesDeadLettered = new Counter({
+    name: 'switchboard_notify_messages_dead_lettered_total',
+    help: 'Queue messages dead-lettered because they are not valid notifications',
+    registers: [this.registry],
+  });
+  readonly messagesDroppedByRetention = new Counter({
+    name: 'switchboard_notify_messages_dropped_by_retention_total',
+    help: 'Messages dropped by the retention policy, by reason (maxlen, expired)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesPublished = new Counter({
+    name: 'switchboard_notify_messages_published_total',
+    help: 'Messages published through the HTTP endpoint',
+    registers: [this.registry],
+  });
+  readonly deliveryLatency = new Histogram({
+    name: 'switchboard_notify_delivery_latency_seconds',
+    help: 'From broker receipt to socket write',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  readonly backendState = new Gauge({
+    name: 'switchboard_backend_up',
+    help: '1 when the backend is up, 0 otherwise',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly backendReconnects = new Counter({
+    name: 'switchboard_backend_reconnects_total',
+    help: 'Reconnections to a backend (broker, redis)',
+    labelNames: ['backend'] as const,
+    registers: [this.registry],
+  });
+  readonly execs = new Counter({
+    name: 'switchboard_control_execs_total',
+    help: 'exec requests by outcome (success, error, timeout)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly execDuration = new Histogram({
+    name: 'switchboard_control_exec_duration_seconds',
+    help: 'exec duration by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly controlErrors = new Counter({
+    name: 'switchboard_control_errors_total',
+    help: 'Control error frames sent, by error_code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly bufferedBytes = new Gauge({
+    name: 'switchboard_socket_buffered_bytes',
+    help: 'Bytes queued for slow sockets, summed over open sockets',
+    registers: [this.registry],
+  });
+  readonly backpressureCloses = new Counter({
+    name: 'switchboard_backpressure_closes_total',
+    help: 'Sockets closed because their unsent buffer passed the high-water mark',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

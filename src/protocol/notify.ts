@@ -1,0 +1,120 @@
+/**
+ * Wire shapes of the notification channel (spec: notify-protocol.md) and their pure parse/format.
+ * No I/O: shared by the gateway, the SDK and the tests.
+ */
+
+export type NotifyAction = 'joinChannel' | 'leaveChannel';
+
+export interface NotifyRequest {
+  action: NotifyAction;
+  correlationId?: string;
+  /** Present for joinChannel; for leaveChannel either this or channelId. */
+  authorizationToken?: string;
+  channelId?: string;
+}
+
+export interface NotifyReply {
+  correlationId?: string;
+  status: number;
+  data: { channelId?: string; message: string };
+}
+
+export type ParseResult = { ok: true; request: NotifyRequest } | { ok: false; correlationId?: string; message: string };
+
+const actions: ReadonlySet<string> = new Set<NotifyAction>(['joinChannel', 'leaveChannel']);
+
+const nonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
+
+/**
+ * Parses one client text frame. Lenient as the spec asks: `authorizationToken` / `correlationId` may also
+ * stand at the top level, and leaveChannel may name `data.channelId` instead of the token.
+ */
+export function parseNotifyRequest(text: string): ParseResult {
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch {
+    return { ok: false, message: 'Malformed JSON.' };
+  }
+  if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
+    return { ok: false, message: 'A request must be a JSON object.' };
+  }
+  const top = frame as Record<string, unknown>;
+  const data = top.data !== null && typeof top.data === 'object' && !Array.isArray(top.data) ? (top.data as Record<string, unknown>) : {};
+  const rawCorrelation = top.correlationId ?? data.correlationId;
+  const correlationId =
+    typeof rawCorrelation === 'string' || typeof rawCorrelation === 'number' ? String(rawCorrelation) : undefined;
+  const fail = (message: string): ParseResult => ({ ok: false, ...(correlationId !== undefined && { correlationId }), message });
+
+  if (top.data !== undefined && data !== top.data) return fail('Field "data" must be an object.');
+  if (!nonEmptyString(top.action)) return fail('Missing field "action".');
+  if (!actions.has(top.action)) return fail(`Unknown action "${truncate(top.action)}".`);
+  const action = top.action as NotifyAction;
+  const token = data.authorizationToken ?? top.authorizationToken;
+  const channel = data.channelId ?? top.channelId;
+  if (token !== undefined && !nonEmptyString(token)) return fail('Field "authorizationToken" must be a non-empty string.');
+  if (channel !== undefined && !nonEmptyString(channel)) return fail('Field "channelId" must be a non-empty string.');
+
+  if (action === 'joinChannel' && token === undefined) return fail('Missing field "data.authorizationToken".');
+  if (action === 'leaveChannel' && token === undefined && channel === undefined) {
+    return fail('Missing field "data.authorizationToken" or "data.channelId".');
+  }
+  return {
+    ok: true,
+    request: {
+      action,
+      ...(correlationId !== undefined && { correlationId }),
+      ...(token !== undefined && { authorizationToken: token }),
+      ...(channel !== undefined && { channelId: channel }),
+    },
+  };
+}
+
+export function formatNotifyReply(reply: NotifyReply): string {
+  const ordered: NotifyReply = {
+    ...(reply.correlationId !== undefined && { correlationId: reply.correlationId }),
+    status: reply.status,
+    data: reply.data,
+  };
+  return JSON.stringify(ordered);
+}
+
+export const joinedMessage = 'Successfully joined profile channel.';
+export const leftMessage = 'Successfully left profile channel.';
+export const expiredMessage = 'Authorization token expired; channel left.';
+
+/** The notification shapes a backend publishes (forwarded unchanged). */
+export interface CommandStatusMessage {
+  data: { type: 'X-DPT-CAB-ID'; id: string; command_status: 1 | 2 | 3; body: string };
+}
+export interface DataDownloadMessage {
+  data: { type: 'X-DPT-CAB-REQUEST-ID'; id: string; data_context?: string; output_type: 0 | 1; body: string };
+}
+export type NotificationMessage = { data: { type: string; id: string; [key: string]: unknown }; [key: string]: unknown };
+
+export const commandStatusType = 'X-DPT-CAB-ID';
+export const dataDownloadType = 'X-DPT-CAB-REQUEST-ID';
+
+/**
+ * Whether a queue message may be forwarded: a JSON object whose `data` is an object with string `type`
+ * and string `id`. Returns the reason when it may not (for the dead-letter log line).
+ */
+export function checkNotification(body: Buffer | string): { ok: true } | { ok: false; reason: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+  } catch {
+    return { ok: false, reason: 'not JSON' };
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: 'not a JSON object' };
+  const data = (value as { data?: unknown }).data;
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return { ok: false, reason: 'no "data" object' };
+  const { type, id } = data as { type?: unknown; id?: unknown };
+  if (!nonEmptyString(type)) return { ok: false, reason: 'no string "data.type"' };
+  if (!nonEmptyString(id)) return { ok: false, reason: 'no string "data.id"' };
+  return { ok: true };
+}
+
+function truncate(text: string, max = 40): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -1,0 +1,59 @@
+import { createGateway, type Gateway } from '../../src/app.js';
+import { type Config, configSchema } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/core/logger.js';
+
+export const demoTokens = { 'demo-token-alice': 'alice', 'demo-token-bob': 'bob' };
+export const demoApiKeys = [
+  { id: 'demo-admin', key: 'demo-admin-key', clearance: 'admin', publish: true, systems: ['*'], scopes: ['public', 'control'] },
+  { id: 'demo-user', key: 'demo-user-key', clearance: 'user', publish: false, zones: ['zone-demo'], scopes: ['public', 'control'] },
+];
+
+/** A config for tests: port 0 on loopback, the demo credentials, overrides merged on top (shallow per section). */
+export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  const base: Record<string, unknown> = {
+    port: 0,
+    host: '127.0.0.1',
+    logLevel: 'silent',
+    tokens: { kind: 'static', tokens: demoTokens },
+    apiKeys: demoApiKeys,
+  };
+  return configSchema.parse(deepMerge(base, overrides));
+}
+
+export interface RunningGateway {
+  gateway: Gateway;
+  port: number;
+  url: string;
+  wsUrl: string;
+  close(): Promise<void>;
+}
+
+/** Starts an in-process gateway on an ephemeral port. Every test that calls it must call close(). */
+export async function startGateway(overrides: Record<string, unknown> = {}): Promise<RunningGateway> {
+  const gateway = createGateway({ config: testConfig(overrides), logger: silentLogger });
+  const port = await gateway.listen();
+  return {
+    gateway,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    close: () => gateway.close(),
+  };
+}
+
+export function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] =
+      isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+  }
+  return out;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** A unique suffix so tests sharing one RabbitMQ/Redis never see each other's queues or keys. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}

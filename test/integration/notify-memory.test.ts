@@ -1,0 +1,3 @@
+import { notifyProtocolSuite } from './notify-protocol.suite.js';
+
+notifyProtocolSuite('memory', () => ({}));
