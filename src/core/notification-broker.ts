@@ -9,8 +9,12 @@ import type { ProfileId } from './ids.js';
  */
 export type DeliveryVerdict = 'ack' | 'requeue' | 'reject';
 
-/** Called once per message, in publish order, never concurrently for one profile. `body` is the raw bytes. */
-export type DeliveryHandler = (body: Buffer) => DeliveryVerdict;
+/**
+ * Called once per message, in publish order. `body` is the raw bytes. The verdict may come later (a
+ * promise): the broker keeps the message unacknowledged until it settles, so a message is acknowledged
+ * only once it was written out to the sockets. Calls for later messages do not wait for earlier verdicts.
+ */
+export type DeliveryHandler = (body: Buffer) => DeliveryVerdict | Promise<DeliveryVerdict>;
 
 export interface BrokerSubscription {
   /** Stops deliveries to this node for the profile. Messages not yet handled stay with the broker. */

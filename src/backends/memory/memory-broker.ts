@@ -126,6 +126,9 @@ export class MemoryBroker implements NotificationBroker {
         if (verdict === 'requeue') break;
         mailbox.messages.shift();
         if (verdict === 'reject') this.deadLetter(profile, 'rejected by the gateway', next.body);
+        // An asynchronous verdict settles once the bytes are written; in this process nothing can be lost
+        // in between except by a crash, which loses the memory broker's messages anyway.
+        if (typeof verdict === 'object') void verdict.then((late) => late === 'reject' && this.deadLetter(profile, 'rejected by the gateway', next.body));
       }
       mailbox.lastUsedAt = this.clock.now();
     } finally {
