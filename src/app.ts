@@ -10,9 +10,11 @@ import { ConfigCredentialStore } from './backends/credentials/config-credential-
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerHealth } from './http/health.js';
+import { registerMetrics } from './http/metrics.js';
 import { registerNotifyPublish } from './http/notify-publish.js';
 import { ProfileHub } from './notify/profile-hub.js';
 import { createNotifyRoute } from './notify/notify-route.js';
+import { trackBackendState } from './observability/backend-metrics.js';
 import { createLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { WebSocketGateway } from './transport/websocket-gateway.js';
@@ -49,12 +51,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   const broker: NotificationBroker = new MemoryBroker(config.notify.retention, clock, log.child({ component: 'broker' }), metrics);
   const verifier = createTokenVerifier(config.tokens, options.configFile);
   const credentials = new ConfigCredentialStore(config.apiKeys);
-  const hub = new ProfileHub(broker, log.child({ component: 'hub' }));
+  const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
   const backends: BackendHealth[] = [broker];
 
   const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
   installErrorHandling(http, log);
   registerHealth(http, nodeId, () => backends);
+  registerMetrics(http, metrics);
   registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024 });
 
   const sockets = new WebSocketGateway(http.server, {
@@ -76,9 +79,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
   );
 
-  for (const backend of backends) {
-    metrics.backendState.set({ backend: backend.name }, backend.state() === 'up' ? 1 : 0);
-  }
+  trackBackendState(broker, metrics);
 
   return {
     nodeId,

@@ -1,6 +1,7 @@
 import type { ProfileId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { BrokerSubscription, DeliveryVerdict, NotificationBroker } from '../core/notification-broker.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
 
 /** A local socket joined to a profile, as the hub sees it. */
 export interface ProfileSubscriber {
@@ -25,6 +26,7 @@ export class ProfileHub {
   constructor(
     private readonly broker: NotificationBroker,
     private readonly log: Logger,
+    private readonly metrics?: GatewayMetrics,
   ) {}
 
   /** Adds the subscriber; resolves once messages for the profile flow to this node. */
@@ -75,7 +77,9 @@ export class ProfileHub {
 
   private deliver(subscribers: Set<ProfileSubscriber>, body: Buffer): DeliveryVerdict {
     if (subscribers.size === 0) return 'requeue';
+    const startedAt = performance.now();
     for (const subscriber of subscribers) subscriber.deliver(body);
+    this.metrics?.deliveryLatency.observe((performance.now() - startedAt) / 1000);
     return 'ack';
   }
 }

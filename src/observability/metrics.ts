@@ -6,6 +6,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
+  /** Read at scrape time rather than pushed: backend states and the bytes waiting in socket buffers. */
+  private readonly backendProbes = new Map<string, () => boolean>();
+  private bufferedBytesSource: () => number = () => 0;
 
   readonly socketsOpen = new Gauge({
     name: 'switchboard_sockets_open',
@@ -73,6 +76,9 @@ export class GatewayMetrics {
     help: '1 when the backend is up, 0 otherwise',
     labelNames: ['backend'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [backend, isUp] of this.backendProbes) this.backendState.set({ backend }, isUp() ? 1 : 0);
+    },
   });
   readonly backendReconnects = new Counter({
     name: 'switchboard_backend_reconnects_total',
@@ -103,6 +109,9 @@ export class GatewayMetrics {
     name: 'switchboard_socket_buffered_bytes',
     help: 'Bytes queued for slow sockets, summed over open sockets',
     registers: [this.registry],
+    collect: () => {
+      this.bufferedBytes.set(this.bufferedBytesSource());
+    },
   });
   readonly backpressureCloses = new Counter({
     name: 'switchboard_backpressure_closes_total',
@@ -112,5 +121,15 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** `switchboard_backend_up{backend=name}` is read from `isUp` at every scrape. */
+  probeBackend(name: string, isUp: () => boolean): void {
+    this.backendProbes.set(name, isUp);
+  }
+
+  /** `switchboard_socket_buffered_bytes` is read from `source` at every scrape (the transport sums its sockets). */
+  probeBufferedBytes(source: () => number): void {
+    this.bufferedBytesSource = source;
   }
 }

@@ -74,6 +74,11 @@ export class WebSocketGateway {
     });
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs);
     this.heartbeat.unref();
+    options.metrics.probeBufferedBytes(() => {
+      let bytes = 0;
+      for (const { ws } of this.sockets) bytes += ws.bufferedAmount;
+      return bytes;
+    });
   }
 
   route<Context>(path: string, route: UpgradeRoute<Context>): void {
