@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BackendHealth } from './core/backend-state.js';
@@ -6,6 +7,7 @@ import type { Logger } from './core/logger.js';
 import type { NotificationBroker } from './core/notification-broker.js';
 import type { Config } from './config/schema.js';
 import { MemoryBroker } from './backends/memory/memory-broker.js';
+import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { installErrorHandling } from './http/errors.js';
@@ -43,12 +45,25 @@ export interface Gateway {
 /** The one place that picks concrete backends and wires them together. */
 export function createGateway(options: GatewayOptions): Gateway {
   const { config } = options;
-  const nodeId = config.nodeId ?? `${hostname()}-${process.pid}`;
+  const nodeId = config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const log = options.logger ?? createLogger(config.logLevel, nodeId);
   const clock = options.clock ?? systemClock;
   const metrics = new GatewayMetrics();
 
-  const broker: NotificationBroker = new MemoryBroker(config.notify.retention, clock, log.child({ component: 'broker' }), metrics);
+  const brokerLog = log.child({ component: 'broker' });
+  const broker: NotificationBroker = config.amqpUrl
+    ? new AmqpBroker({
+        url: config.amqpUrl,
+        nodeId,
+        queuePrefix: config.notify.queuePrefix,
+        deadLetterQueue: config.notify.deadLetterQueue,
+        retention: config.notify.retention,
+        nodeQueueExpiresMs: config.notify.nodeQueueExpiresMs,
+        prefetch: config.notify.prefetch,
+        log: brokerLog,
+        metrics,
+      })
+    : new MemoryBroker(config.notify.retention, clock, brokerLog, metrics);
   const verifier = createTokenVerifier(config.tokens, options.configFile);
   const credentials = new ConfigCredentialStore(config.apiKeys);
   const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { deepMerge, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -35,11 +35,12 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
       });
 
     before(async () => {
-      gw = await startGateway({
-        ...brokerOverrides(),
-        tokens: { kind: 'static', tokens, expiresAt: { [`tok-soon-${run}`]: Date.now() + 60 * 60_000 } },
-        notify: { joinDeadlineMs: 30_000 },
-      });
+      gw = await startGateway(
+        deepMerge(brokerOverrides(), {
+          tokens: { kind: 'static', tokens, expiresAt: { [`tok-soon-${run}`]: Date.now() + 60 * 60_000 } },
+          notify: { joinDeadlineMs: 30_000 },
+        }),
+      );
     });
     after(async () => {
       await Promise.all(clients.map((c) => c.close()));
@@ -135,10 +136,7 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
 
     it('delivers, in order, the messages published while nobody was joined', async () => {
       const profile = `late-${run}`;
-      const late = await startGateway({
-        ...brokerOverrides(),
-        tokens: { kind: 'static', tokens: { [`tok-late-${run}`]: profile } },
-      });
+      const late = await startGateway(deepMerge(brokerOverrides(), { tokens: { kind: 'static', tokens: { [`tok-late-${run}`]: profile } } }));
       try {
         for (let i = 0; i < 100; i += 1) {
           const res = await fetch(`${late.url}/api/notify/v1/profiles/${profile}/messages`, {
@@ -158,7 +156,7 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
     });
 
     it('closes a socket that never joins with 1008 at the join deadline', async () => {
-      const quick = await startGateway({ ...brokerOverrides(), notify: { joinDeadlineMs: 200 } });
+      const quick = await startGateway(deepMerge(brokerOverrides(), { notify: { joinDeadlineMs: 200 } }));
       try {
         const idle = await TestClient.connect(quick.wsUrl);
         assert.equal(await idle.closed, 1008);
