@@ -20,6 +20,7 @@ const httpTokensSchema = z.object({
   kind: z.literal('http'),
   /** Privicore API base URL: GET <baseUrl>/profile/retrieve-profile-id, POST <baseUrl>/profile/authorization-token/expiry */
   baseUrl: z.url(),
+  /** Per request (each of the two calls); a slower answer counts as the service being unavailable. */
   timeoutMs: z.number().int().min(50).max(60_000).default(3_000),
 });
 
@@ -34,6 +35,8 @@ const jwtTokensSchema = z
     audience: z.string().optional(),
     /** Claim that holds the profile id. */
     profileClaim: z.string().min(1).default('sub'),
+    /** Timeout of a JWKS download (jwksUrl only). */
+    timeoutMs: z.number().int().min(50).max(60_000).default(3_000),
   })
   .refine((v) => [v.secret, v.publicKeyPem, v.jwksUrl].filter(Boolean).length === 1, {
     message: 'exactly one of secret, publicKeyPem, jwksUrl is required',

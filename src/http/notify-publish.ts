@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { CredentialStore } from '../core/credentials.js';
-import { profileId } from '../core/ids.js';
+import { profileId, profileIdPattern } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { NotificationBroker } from '../core/notification-broker.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -8,8 +8,7 @@ import { checkNotification } from '../protocol/notify.js';
 import { requireApiKey } from './api-key.js';
 import { httpError } from './errors.js';
 
-/** Profile ids become RabbitMQ queue names (at most 255 bytes): keep them to a safe alphabet. */
-export const profileIdPattern = /^[A-Za-z0-9._:@-]{1,200}$/;
+export { profileIdPattern } from '../core/ids.js';
 
 export interface PublishRouteDeps {
   broker: NotificationBroker;

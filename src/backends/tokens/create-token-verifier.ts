@@ -1,13 +1,18 @@
 import type { TokenVerifierConfig } from '../../config/schema.js';
+import { type Logger, silentLogger } from '../../core/logger.js';
 import type { TokenVerifier } from '../../core/token-verifier.js';
+import { HttpTokenVerifier } from './http-verifier.js';
+import { JwtTokenVerifier } from './jwt-verifier.js';
 import { StaticTokenVerifier } from './static-verifier.js';
 
-/** Picks the verifier the configuration names. */
-export function createTokenVerifier(config: TokenVerifierConfig, configFile?: string): TokenVerifier {
+/** Picks the verifier the configuration names (`tokens.kind`). Caching is added by the caller. */
+export function createTokenVerifier(config: TokenVerifierConfig, configFile?: string, log: Logger = silentLogger): TokenVerifier {
   switch (config.kind) {
     case 'static':
       return new StaticTokenVerifier(config, configFile);
-    default:
-      throw new Error(`tokens.kind "${config.kind}" is not available in this build`);
+    case 'http':
+      return new HttpTokenVerifier(config, log);
+    case 'jwt':
+      return new JwtTokenVerifier(config, log);
   }
 }
