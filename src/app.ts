@@ -9,6 +9,7 @@ import type { Config } from './config/schema.js';
 import { MemoryBroker } from './backends/memory/memory-broker.js';
 import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
+import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerHealth } from './http/health.js';
@@ -64,7 +65,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics,
       })
     : new MemoryBroker(config.notify.retention, clock, brokerLog, metrics);
-  const verifier = createTokenVerifier(config.tokens, options.configFile);
+  const verifier = new CachingTokenVerifier(createTokenVerifier(config.tokens, options.configFile, log.child({ component: 'tokens' })), {
+    ttlMs: config.notify.tokenCacheMs,
+    maxEntries: config.notify.tokenCacheMaxEntries,
+    clock,
+  });
   const credentials = new ConfigCredentialStore(config.apiKeys);
   const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
   const backends: BackendHealth[] = [broker];

@@ -81,6 +81,8 @@ const notifySchema = z.object({
   tokenRevalidateMs: z.number().int().min(1_000).default(60_000),
   /** How long a verified token is cached. */
   tokenCacheMs: z.number().int().min(0).default(30_000),
+  /** At most this many verified tokens are cached (least recently used dropped first). */
+  tokenCacheMaxEntries: z.number().int().min(1).default(10_000),
   /** Frames larger than this close the socket with 1009. */
   maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(64 * 1024),
   /** Client frames allowed per second (burst = 2x); beyond it requests get 429. */
