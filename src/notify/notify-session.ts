@@ -38,6 +38,8 @@ export interface NotifySessionDeps {
 interface Joined {
   profileId: ProfileId;
   token: string;
+  /** The expiry last reported for the token; kept when a revalidation cannot reach the token service. */
+  expiresAt?: number;
   cancelExpiry: () => void;
   cancelRevalidate: () => void;
 }
@@ -180,6 +182,7 @@ export class NotifySession implements Session, ProfileSubscriber {
     joined.cancelExpiry();
     joined.cancelRevalidate();
     joined.token = token;
+    joined.expiresAt = grant.expiresAt;
     joined.cancelExpiry =
       grant.expiresAt === undefined
         ? () => {}
@@ -204,7 +207,7 @@ export class NotifySession implements Session, ProfileSubscriber {
       }
       // The token service is down: keep the channel (the token was valid) and try again later.
       this.log.warn({ profileId: joined.profileId, reason: isGatewayError(err) ? err.message : 'unexpected' }, 'token revalidation failed');
-      this.adoptToken(joined.token, { profileId: joined.profileId });
+      this.adoptToken(joined.token, { profileId: joined.profileId, ...(joined.expiresAt !== undefined && { expiresAt: joined.expiresAt }) });
     }
   }
 

@@ -1,6 +1,6 @@
 import { createGateway, type Gateway } from '../../src/app.js';
 import { type Config, configSchema } from '../../src/config/schema.js';
-import { silentLogger } from '../../src/core/logger.js';
+import { type Logger, silentLogger } from '../../src/core/logger.js';
 
 export const demoTokens = { 'demo-token-alice': 'alice', 'demo-token-bob': 'bob' };
 export const demoApiKeys = [
@@ -29,8 +29,8 @@ export interface RunningGateway {
 }
 
 /** Starts an in-process gateway on an ephemeral port. Every test that calls it must call close(). */
-export async function startGateway(overrides: Record<string, unknown> = {}): Promise<RunningGateway> {
-  const gateway = createGateway({ config: testConfig(overrides), logger: silentLogger });
+export async function startGateway(overrides: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<RunningGateway> {
+  const gateway = createGateway({ config: testConfig(overrides), logger: options.logger ?? silentLogger });
   const port = await gateway.listen();
   return {
     gateway,

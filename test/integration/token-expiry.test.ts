@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
+import { createLogger } from '../../src/observability/logger.js';
+import { FakePrivicore } from '../helpers/fake-privicore.js';
+import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { join, leave, TestClient } from '../helpers/ws-client.js';
+
+const secret = 'expiry-test-secret-of-32-characters';
+const signFor = (profile: string, expiresInSeconds: number) =>
+  new SignJWT({ sub: profile, nonce: Math.random() })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime(Math.floor(Date.now() / 1000) + expiresInSeconds)
+    .sign(new TextEncoder().encode(secret));
+
+const expiredFrame = (profile: string) => ({
+  status: 401,
+  data: { channelId: profile, message: 'Authorization token expired; channel left.' },
+});
+
+const message = (id: string) => JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id, command_status: 2, body: 'done' } });
+
+async function publish(gw: RunningGateway, profile: string, body: string): Promise<void> {
+  const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
+    body,
+  });
+  assert.equal(res.status, 202);
+}
+
+/** Proves nothing else is on its way: a ping's pong comes after anything already sent to the socket. */
+async function assertNothingPending(client: TestClient): Promise<void> {
+  client.send('ping');
+  const next = await client.next();
+  assert.equal(next, 'pong', `expected nothing before the pong, got ${next}`);
+}
+
+describe('token expiry while joined (jwt)', () => {
+  let gw: RunningGateway;
+  const profile = uniqueId('exp');
+
+  before(async () => {
+    gw = await startGateway({ tokens: { kind: 'jwt', secret } });
+  });
+  after(() => gw.close());
+
+  it('leaves the channel and tells the socket, which stays open and may join again with a fresh token', async () => {
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(await signFor(profile, 2)))).status, 200);
+      await publish(gw, profile, message('before'));
+      assert.equal(await client.next(), message('before'));
+
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+      await publish(gw, profile, message('while-left'));
+      await assertNothingPending(client);
+
+      const rejoined = await client.request(join(await signFor(profile, 600), 'again'));
+      assert.deepEqual(rejoined, { correlationId: 'again', status: 200, data: { channelId: profile, message: 'Successfully joined profile channel.' } });
+      assert.equal(await client.next(), message('while-left'), 'the message kept while nobody was joined arrives after the re-join');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('token expiry and revocation while joined (http)', () => {
+  let fake: FakePrivicore;
+  let gw: RunningGateway;
+
+  before(async () => {
+    fake = await FakePrivicore.start();
+    gw = await startGateway({
+      tokens: { kind: 'http', baseUrl: fake.baseUrl, timeoutMs: 500 },
+      notify: { tokenRevalidateMs: 1_000, tokenCacheMs: 200 },
+    });
+  });
+  after(async () => {
+    await gw.close();
+    await fake.stop();
+  });
+
+  it('expires the channel at the expiry the API reported', async () => {
+    const profile = uniqueId('hexp');
+    const token = `T-${uniqueId('soon')}`;
+    fake.add(token, profile, 1_500);
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(token))).status, 200);
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+      await assertNothingPending(client);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('leaves the channel of a revoked token at the next revalidation', async () => {
+    const profile = uniqueId('rev');
+    const token = `T-${uniqueId('revoked')}`;
+    const fresh = `T-${uniqueId('fresh')}`;
+    fake.add(token, profile);
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(token))).status, 200);
+      await publish(gw, profile, message('m1'));
+      assert.equal(await client.next(), message('m1'));
+
+      fake.revoke(token);
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+      await publish(gw, profile, message('m2'));
+      await assertNothingPending(client);
+
+      fake.add(fresh, profile);
+      assert.equal((await client.request(join(fresh))).status, 200);
+      assert.equal(await client.next(), message('m2'));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('keeps the channel while the token service is down during a revalidation, and still expires it on time', async () => {
+    const profile = uniqueId('down');
+    const token = `T-${uniqueId('kept')}`;
+    fake.add(token, profile, 3_000);
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(token))).status, 200);
+      fake.mode = 'error500';
+      // A revalidation attempt (two calls) against the failing service.
+      await fake.waitForCalls(token, fake.callsFor(token) + 2);
+      await publish(gw, profile, message('still-joined'));
+      assert.equal(await client.next(), message('still-joined'));
+      // The expiry the API reported at join still applies although the service no longer answers.
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+    } finally {
+      fake.mode = 'ok';
+      await client.close();
+    }
+  });
+});
+
+describe('a token never appears in a log line', () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  let gw: RunningGateway;
+  const profile = uniqueId('log');
+
+  before(async () => {
+    gw = await startGateway({ tokens: { kind: 'jwt', secret }, logLevel: 'debug' }, { logger: createLogger('debug', 'log-test', sink) });
+  });
+  after(() => gw.close());
+
+  it('across join, bad joins, leave, expiry and publishing', async () => {
+    const good = await signFor(profile, 2);
+    const fresh = await signFor(profile, 600);
+    const tampered = `${good.slice(0, -4)}AAAA`;
+    const opaque = `opaque-${uniqueId('secret')}`;
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(tampered))).status, 401);
+      assert.equal((await client.request(join(opaque))).status, 401);
+      assert.equal((await client.request(join(good))).status, 200);
+      assert.equal((await client.request({ action: 'leaveChannel', data: { authorizationToken: opaque } })).status, 401);
+      assert.equal((await client.request(`{"action":"joinChannel","data":{"authorizationToken":"${good}"`)).status, 400);
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+      assert.equal((await client.request(join(fresh))).status, 200);
+      assert.equal((await client.request(leave(profile))).status, 200);
+      const wrongKey = `key-${uniqueId('k')}`;
+      const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': wrongKey },
+        body: message('x'),
+      });
+      assert.equal(res.status, 401);
+      await publish(gw, profile, message('y'));
+
+      const text = lines.join('\n');
+      // The log is not empty: it recorded what happened, by profile id.
+      assert.match(text, /"msg":"joined"/);
+      assert.match(text, /"cause":"expired"/);
+      assert.match(text, /"msg":"request refused"/);
+      assert.ok(text.includes(profile));
+      for (const secretText of [good, fresh, tampered, opaque, wrongKey, 'demo-admin-key', good.split('.')[2]!, fresh.split('.')[2]!]) {
+        assert.ok(!text.includes(secretText), `a log line contains a secret: ${secretText.slice(0, 12)}…`);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
