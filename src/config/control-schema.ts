@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { controlJwtSchema } from './control-jwt-schema.js';
 
 /**
  * The control channel's part of the configuration (spec: control-protocol.md): zones, systems, modules and
@@ -11,6 +12,8 @@ export const controlConfigSchema = z
     execTimeoutMs: z.number().int().min(10).max(600_000).default(10_000),
     /** Period of the unsolicited `pong` (PlaceOS: 80 s). */
     pongIntervalMs: z.number().int().min(100).default(80_000),
+    /** JWTs accepted for the control channel; unset: only API keys (see control-jwt-schema.ts). */
+    jwt: controlJwtSchema.optional(),
   })
   .loose()
   .default({ execTimeoutMs: 10_000, pongIntervalMs: 80_000 });

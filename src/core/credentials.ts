@@ -26,3 +26,12 @@ export interface Principal {
 export interface CredentialStore {
   findApiKey(secret: string): Principal | undefined;
 }
+
+/**
+ * Verifies a JWT (signature, expiry, issuer/audience when configured) and maps its claims to a Principal.
+ * Rejects with GatewayError('unauthorized') for a bad, expired or malformed token and with
+ * GatewayError('unavailable') when the key set cannot be fetched. Never logs the token.
+ */
+export interface JwtAuthenticator {
+  verify(jwt: string): Promise<Principal>;
+}

@@ -1,0 +1,246 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canReachSystem, hasClearance, isProtectedName } from '../control/access.js';
+import { authenticateControl, type ControlAuthDeps } from '../control/control-auth.js';
+import { parseModuleSlug, reachableSystem, resolveModule } from '../control/targets.js';
+import type { Principal } from '../core/credentials.js';
+import type { DriverHost } from '../core/driver-host.js';
+import { type ErrorCode, GatewayError, isGatewayError } from '../core/errors.js';
+import { type ModuleId, type ZoneId, zoneId as toZoneId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import type { StatusStore } from '../core/status-store.js';
+import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../core/system-directory.js';
+import { pathOf } from './errors.js';
+
+export interface ControlRestDeps {
+  auth: ControlAuthDeps;
+  directory: SystemDirectory;
+  store: StatusStore;
+  host: DriverHost;
+  log: Logger;
+  /** An exec over HTTP without an answer after this long fails with 504. */
+  execTimeoutMs: number;
+}
+
+/** GatewayError code -> HTTP status for the REST endpoints beside the control socket. */
+export const controlHttpStatusByCode = {
+  parse_error: 400,
+  bad_request: 400,
+  unknown_command: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  system_not_found: 404,
+  module_not_found: 404,
+  conflict: 409,
+  rate_limited: 429,
+  request_failed: 500,
+  internal: 500,
+  unavailable: 503,
+  timeout: 504,
+} as const satisfies Record<ErrorCode, number>;
+
+export const apiBase = '/api/engine/v2';
+const defaultLimit = 100;
+const maxLimit = 1000;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    controlPrincipal?: Principal;
+  }
+}
+
+/**
+ * The REST endpoints of the control channel (spec: control-protocol.md, "REST beside the socket"), with the
+ * socket's credentials and access rules. Errors are `{"error":"..."}`. Values are the store's JSON text,
+ * sent without re-serialising.
+ */
+export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps): void {
+  // A plain GET on the socket's path (no upgrade header reaches fastify only without one).
+  app.get(`${apiBase}/systems/control`, async (_req, reply) =>
+    reply.code(426).header('Upgrade', 'websocket').send({ error: 'this endpoint needs a WebSocket upgrade' }),
+  );
+
+  void app.register(async (scope) => {
+    scope.addHook('preHandler', async (req) => {
+      const query = new URL(req.url, 'http://gateway.invalid').searchParams;
+      req.controlPrincipal = await authenticateControl({ headers: req.headers, query }, deps.auth);
+    });
+    scope.setErrorHandler((err, req, reply) => sendError(err, req, reply, deps.log));
+
+    scope.get<{ Querystring: { q?: string; zone_id?: string; limit?: string; offset?: string } }>(`${apiBase}/systems`, async (req, reply) => {
+      const principal = req.controlPrincipal!;
+      const q = req.query.q?.toLowerCase();
+      const zone = req.query.zone_id;
+      const all = deps.directory
+        .systems()
+        .filter((s) => canReachSystem(principal, s))
+        .filter((s) => !zone || s.zones.includes(toZoneId(zone)))
+        .filter((s) => !q || [s.id, s.name, s.description ?? ''].some((t) => t.toLowerCase().includes(q)));
+      const { limit, offset } = paging(req.query.limit, req.query.offset);
+      return reply.header('X-Total-Count', String(all.length)).send(all.slice(offset, offset + limit).map(systemJson));
+    });
+
+    scope.get<{ Params: { id: string }; Querystring: { complete?: string } }>(`${apiBase}/systems/:id`, async (req) => {
+      const system = reachableSystem(deps.directory, req.controlPrincipal!, req.params.id);
+      if (req.query.complete !== 'true') return systemJson(system);
+      return {
+        ...systemJson(system),
+        module_data: system.modules.map((id) => deps.directory.module(id)).filter((m): m is ModuleRecord => !!m).map((m) => moduleJson(m, system, deps.host)),
+        zone_data: system.zones.map((id) => deps.directory.zone(id)).filter((z): z is ZoneRecord => !!z).map(zoneJson),
+      };
+    });
+
+    scope.get<{ Params: { id: string } }>(`${apiBase}/systems/:id/zones`, async (req) => {
+      const system = reachableSystem(deps.directory, req.controlPrincipal!, req.params.id);
+      return system.zones.map((id) => deps.directory.zone(id)).filter((z): z is ZoneRecord => !!z).map(zoneJson);
+    });
+
+    scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/functions/:slug`, async (req) => {
+      const principal = req.controlPrincipal!;
+      const { moduleId } = target(deps, principal, req.params.id, req.params.slug);
+      const functions = deps.host.functions(moduleId);
+      if (!functions) throw new GatewayError('module_not_found', `module not running: ${req.params.slug}`);
+      const visible: Record<string, { arity: number; params: Record<string, unknown>; order: string[] }> = {};
+      for (const [name, fn] of Object.entries(functions)) {
+        if (isProtectedName(name) || !hasClearance(principal, fn.clearance)) continue;
+        visible[name] = { arity: fn.arity, params: fn.params, order: fn.order };
+      }
+      return visible;
+    });
+
+    scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/:slug`, async (req, reply) => {
+      const { moduleId } = target(deps, req.controlPrincipal!, req.params.id, req.params.slug);
+      const state = await deps.store.getAll(moduleId);
+      const body = `{${Object.entries(state)
+        .map(([name, json]) => `${JSON.stringify(name)}:${json}`)
+        .join(',')}}`;
+      return reply.type('application/json').send(body);
+    });
+
+    scope.get<{ Params: { id: string; slug: string; key: string } }>(`${apiBase}/systems/:id/:slug/:key`, async (req, reply) => {
+      const { moduleId } = target(deps, req.controlPrincipal!, req.params.id, req.params.slug);
+      const json = await deps.store.get(moduleId, req.params.key);
+      if (json === undefined) throw new GatewayError('not_found', `status not set: ${req.params.key}`);
+      return reply.type('application/json').send(json);
+    });
+
+    scope.post<{ Params: { id: string; slug: string; method: string } }>(`${apiBase}/systems/:id/:slug/:method`, async (req, reply) => {
+      const principal = req.controlPrincipal!;
+      const { moduleId } = target(deps, principal, req.params.id, req.params.slug);
+      const args = req.body === undefined || req.body === null ? [] : req.body;
+      if (!Array.isArray(args)) throw new GatewayError('bad_request', 'body must be a JSON array of arguments');
+      const method = req.params.method;
+      if (isProtectedName(method)) throw new GatewayError('forbidden', `access denied to method ${method}`);
+      const declared = deps.host.functions(moduleId)?.[method];
+      if (declared && !hasClearance(principal, declared.clearance)) {
+        throw new GatewayError('forbidden', `access denied: ${method} requires ${declared.clearance} clearance`);
+      }
+      const result = await withTimeout(deps.host.exec(moduleId, method, args, principal), deps.execTimeoutMs);
+      let json: string;
+      try {
+        json = JSON.stringify(result.value ?? null) ?? 'null';
+      } catch {
+        throw new GatewayError('request_failed', 'module raised: result is not JSON');
+      }
+      return reply.code(result.code >= 100 && result.code < 600 ? result.code : 200).type('application/json').send(json);
+    });
+
+    scope.get<{ Querystring: { q?: string; limit?: string; offset?: string } }>(`${apiBase}/zones`, async (req, reply) => {
+      const principal = req.controlPrincipal!;
+      const q = req.query.q?.toLowerCase();
+      const all = deps.directory
+        .zones()
+        .filter((z) => canReachZone(deps.directory, principal, z.id))
+        .filter((z) => !q || [z.id, z.name, z.description ?? ''].some((t) => t.toLowerCase().includes(q)));
+      const { limit, offset } = paging(req.query.limit, req.query.offset);
+      return reply.header('X-Total-Count', String(all.length)).send(all.slice(offset, offset + limit).map(zoneJson));
+    });
+
+    scope.get<{ Params: { id: string } }>(`${apiBase}/zones/:id`, async (req) => {
+      const zone = deps.directory.zone(toZoneId(req.params.id));
+      if (!zone) throw new GatewayError('not_found', `zone not found: ${req.params.id}`);
+      if (!canReachZone(deps.directory, req.controlPrincipal!, zone.id)) throw new GatewayError('forbidden', `access denied to zone ${req.params.id}`);
+      return zoneJson(zone);
+    });
+
+    scope.get<{ Querystring: { control_system_id?: string; limit?: string; offset?: string } }>(`${apiBase}/modules`, async (req, reply) => {
+      const principal = req.controlPrincipal!;
+      const systems = req.query.control_system_id
+        ? [reachableSystem(deps.directory, principal, req.query.control_system_id)]
+        : deps.directory.systems().filter((s) => canReachSystem(principal, s));
+      const seen = new Set<ModuleId>();
+      const all: Array<ReturnType<typeof moduleJson>> = [];
+      for (const system of systems) {
+        for (const id of system.modules) {
+          const mod = deps.directory.module(id);
+          if (!mod || seen.has(id)) continue;
+          seen.add(id);
+          all.push(moduleJson(mod, system, deps.host));
+        }
+      }
+      const { limit, offset } = paging(req.query.limit, req.query.offset);
+      return reply.header('X-Total-Count', String(all.length)).send(all.slice(offset, offset + limit));
+    });
+  });
+}
+
+function target(deps: ControlRestDeps, principal: Principal, sys: string, slug: string) {
+  const { name, index } = parseModuleSlug(slug);
+  return resolveModule(deps.directory, principal, sys, name, index);
+}
+
+function canReachZone(directory: SystemDirectory, principal: Principal, zone: ZoneId): boolean {
+  if (principal.systems.includes('*') || principal.zones.includes(zone)) return true;
+  return directory.systems().some((s) => s.zones.includes(zone) && canReachSystem(principal, s));
+}
+
+function paging(limitText: string | undefined, offsetText: string | undefined): { limit: number; offset: number } {
+  const limit = limitText === undefined ? defaultLimit : Number(limitText);
+  const offset = offsetText === undefined ? 0 : Number(offsetText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) throw new GatewayError('bad_request', `limit must be an integer from 1 to ${maxLimit}`);
+  if (!Number.isInteger(offset) || offset < 0) throw new GatewayError('bad_request', 'offset must be a non-negative integer');
+  return { limit, offset };
+}
+
+const systemJson = (s: SystemRecord) => ({
+  id: s.id,
+  name: s.name,
+  ...(s.description !== undefined && { description: s.description }),
+  zones: s.zones,
+  modules: s.modules,
+});
+
+const zoneJson = (z: ZoneRecord) => ({ id: z.id, name: z.name, ...(z.description !== undefined && { description: z.description }) });
+
+/** Settings are left out: they may hold device passwords. */
+const moduleJson = (m: ModuleRecord, system: SystemRecord, host: DriverHost) => ({
+  id: m.id,
+  name: m.name,
+  driver: m.driver,
+  control_system_id: system.id,
+  running: host.functions(m.id) !== undefined,
+});
+
+function withTimeout<T>(pending: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new GatewayError('timeout', `exec timed out after ${timeoutMs} ms`)), timeoutMs);
+  });
+  pending.catch(() => {});
+  return Promise.race([pending, timedOut]).finally(() => clearTimeout(timer));
+}
+
+function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
+  const path = pathOf(req.url);
+  const credential = req.controlPrincipal?.id;
+  if (isGatewayError(err)) {
+    const status = controlHttpStatusByCode[err.code];
+    if (status === 401 || status === 403) log.warn({ status, method: req.method, path, credential, remote: req.ip, reason: err.message }, 'control REST refused');
+    else log.info({ status, method: req.method, path, credential, reason: err.message }, 'control REST error');
+    return reply.code(status).send({ error: err.message });
+  }
+  const status = (err as { statusCode?: number }).statusCode;
+  if (status && status >= 400 && status < 500) return reply.code(status).send({ error: (err as Error).message });
+  log.error({ err, method: req.method, path }, 'control REST failed');
+  return reply.code(500).send({ error: 'internal error' });
+}
