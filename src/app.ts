@@ -61,6 +61,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         retention: config.notify.retention,
         nodeQueueExpiresMs: config.notify.nodeQueueExpiresMs,
         prefetch: config.notify.prefetch,
+        startTimeoutMs: config.amqpStartTimeoutMs,
         log: brokerLog,
         metrics,
       })

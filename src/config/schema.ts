@@ -100,6 +100,8 @@ export const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Unset: the in-memory broker (one node). Set: RabbitMQ. */
   amqpUrl: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
+  /** How long the start waits for RabbitMQ before serving with the broker down (joins 503, /health 503). */
+  amqpStartTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** Unset: in-memory state (one node). Set: Redis. */
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   /** Name of this gateway node in logs, metrics and RabbitMQ connection names. Default: host name + pid. */

@@ -9,7 +9,7 @@ import type { RetentionConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
 import {
-  deadLetterExchange,
+  deadLetterExchangeName,
   deadLetterInspectionLimit,
   deadLetterLogLimit,
   deadLetterLogQueueName,
@@ -374,6 +374,7 @@ export class AmqpBroker implements NotificationBroker {
       });
 
       await publisher.assertExchange(relayExchange, 'direct', { durable: true });
+      const deadLetterExchange = deadLetterExchangeName(deadLetterQueue);
       await publisher.assertExchange(deadLetterExchange, 'fanout', { durable: true });
       await publisher.assertQueue(deadLetterQueue, {
         durable: true,
@@ -457,7 +458,7 @@ export class AmqpBroker implements NotificationBroker {
     }
     const channel = await link.declarer;
     try {
-      await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(this.options.retention) });
+      await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(this.options.retention, this.options.deadLetterQueue) });
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === 406) {

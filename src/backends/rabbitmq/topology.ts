@@ -12,12 +12,12 @@ import type { ProfileId } from '../../core/ids.js';
  *              switchboard.relay (direct) ──routing key = mailbox name──▶ switchboard.node.<nodeId>
  *                                                          (durable, one per gateway node, bound once
  *                                                           per profile joined on that node, x-expires)
- *   retention drops, expired and invalid messages ──▶ switchboard.dead_letter (fanout)
+ *   retention drops, expired and invalid messages ──▶ switchboard.dead_letter (fanout exchange, named
+ *                                                     after the configured dead-letter queue)
  *                ├──▶ switchboard.dead_letter      durable, for a person to inspect (bounded)
  *                └──▶ switchboard.dead_letter.log  consumed by gateway nodes, which log each one
  */
 export const relayExchange = 'switchboard.relay';
-export const deadLetterExchange = 'switchboard.dead_letter';
 export const deadLetterInspectionLimit = 100_000;
 export const deadLetterLogLimit = 10_000;
 
@@ -25,14 +25,19 @@ export function mailboxQueueName(prefix: string, profile: ProfileId | string): s
   return `${prefix}${profile}`;
 }
 
-export function mailboxQueueArguments(retention: RetentionConfig): Record<string, unknown> {
+/** The dead-letter exchange has the dead-letter queue's name (exchanges and queues are separate namespaces). */
+export function deadLetterExchangeName(deadLetterQueue: string): string {
+  return deadLetterQueue;
+}
+
+export function mailboxQueueArguments(retention: RetentionConfig, deadLetterQueue: string): Record<string, unknown> {
   return {
     'x-single-active-consumer': true,
     'x-max-length': retention.maxLength,
     'x-overflow': 'drop-head',
     'x-message-ttl': retention.messageTtlMs,
     'x-expires': retention.queueExpiresMs,
-    'x-dead-letter-exchange': deadLetterExchange,
+    'x-dead-letter-exchange': deadLetterExchangeName(deadLetterQueue),
   };
 }
 

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const mainScript = resolve('dist/src/main.js');
+
+export interface GatewayProcess {
+  port: number;
+  url: string;
+  wsUrl: string;
+  nodeId: string;
+  /** Every JSON log line the process wrote so far, parsed. */
+  logs: Array<Record<string, any>>;
+  /** Resolves with the first log line (already written or to come) that matches. */
+  waitForLog(match: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<Record<string, any>>;
+  /** SIGTERM, then resolves with the exit code. */
+  stop(): Promise<number | null>;
+  readonly child: ChildProcess;
+}
+
+/**
+ * Runs `node dist/src/main.js` as a separate process with a config file written from `config` (merged
+ * over port 0 on loopback) and extra environment. Resolves once it logged "listening".
+ */
+export async function startGatewayProcess(config: Record<string, unknown>, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'switchboard-'));
+  const file = join(dir, 'config.json');
+  const nodeId = String(config.nodeId ?? `proc-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  writeFileSync(file, JSON.stringify({ port: 0, host: '127.0.0.1', logLevel: 'info', nodeId, ...config }));
+  const child = spawn(process.execPath, [mainScript], {
+    env: { ...process.env, PORT: '', AMQP_URL: '', REDIS_URL: '', ...env, SWITCHBOARD_CONFIG: file },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, any>> = [];
+  const waiters: Array<{ match: (l: Record<string, any>) => boolean; resolve: (l: Record<string, any>) => void }> = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: Record<string, any>;
+    try {
+      line = JSON.parse(text);
+    } catch {
+      return;
+    }
+    logs.push(line);
+    for (const w of [...waiters]) {
+      if (w.match(line)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const waitForLog = (match: (line: Record<string, any>) => boolean, timeoutMs = 15_000) => {
+    const found = logs.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise<Record<string, any>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line in ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+      waiters.push({ match, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`gateway exited with ${code} before the log line; stderr: ${stderr}`));
+      });
+    });
+  };
+  const listening = await waitForLog((l) => l.msg === 'listening', 20_000);
+  const port = Number(listening.port);
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    nodeId,
+    logs,
+    waitForLog,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

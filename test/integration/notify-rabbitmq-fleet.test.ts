@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mailboxQueueArguments } from '../../src/backends/rabbitmq/topology.js';
+import { startGateway, uniqueId } from '../helpers/gateway.js';
+import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
+import { amqpUrl, closeConnections, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
+import { join, leave, TestClient } from '../helpers/ws-client.js';
+
+/**
+ * The notification channel on the real RabbitMQ, as a backend and clients see it (issue 2, "Must show"
+ * 1-4 and dead letters). Every test uses its own profiles and dead-letter topology, so runs sharing the
+ * broker do not see each other.
+ */
+describe('notification channel on RabbitMQ', () => {
+  const run = uniqueId('rq');
+  const deadLetterQueue = `switchboard.test.dead_letter.${run}`;
+  // Tests that assert on dead-letter log lines get their own dead-letter topology, so no other gateway
+  // of this file consumes their log copies.
+  const deadLetterQueues = [deadLetterQueue, `${deadLetterQueue}.retention`, `${deadLetterQueue}.invalid`];
+  let backend: Awaited<ReturnType<typeof plainAmqp>>;
+  const processes: GatewayProcess[] = [];
+  const clients: TestClient[] = [];
+
+  const profile = (name: string) => `${name}-${run}`;
+  const tokenOf = (name: string) => `tok-${name}-${run}`;
+  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((n) => [tokenOf(n), profile(n)]));
+  const config = (extra: Record<string, unknown> = {}) => ({
+    amqpUrl,
+    tokens: { kind: 'static', tokens },
+    apiKeys: [{ id: 'publisher', key: 'test-publish-key', publish: true }],
+    notify: { deadLetterQueue, retention: testRetention },
+    ...extra,
+  });
+  const connect = async (url: string) => {
+    const client = await TestClient.connect(url);
+    clients.push(client);
+    return client;
+  };
+  const joinAs = async (url: string, name: string) => {
+    const client = await connect(url);
+    const reply = await client.request(join(tokenOf(name)));
+    assert.equal(reply.status, 200, JSON.stringify(reply));
+    return client;
+  };
+  /** What a backend does: a persistent message to the profile's queue on the default exchange. */
+  const backendPublish = async (name: string, body: string | Buffer, persistent = true) => {
+    backend.channel.sendToQueue(`message_to_user.${profile(name)}`, Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent });
+  };
+  const message = (i: number, tag = 'm') => JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id: `${tag}${i}`, command_status: 2, body: `n${i}` } });
+
+  before(async () => {
+    backend = await plainAmqp();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await Promise.all(processes.map((p) => p.stop()));
+    for (const queue of deadLetterQueues) {
+      await backend.channel.deleteQueue(queue).catch(() => {});
+      await backend.channel.deleteQueue(`${queue}.log`).catch(() => {});
+      await backend.channel.deleteExchange(queue).catch(() => {});
+    }
+    await backend.close();
+  });
+
+  it('forwards byte for byte what a plain amqplib publisher put on message_to_user.<profile>', async () => {
+    const gw = await startGateway(config());
+    try {
+      const client = await TestClient.connect(gw.wsUrl);
+      assert.equal((await client.request(join(tokenOf('a')))).status, 200);
+      const status = Buffer.from('{"data":{"type":"X-DPT-CAB-ID","id":"23f7978a-5561-4718-84ca-c38d7db0843c","command_status":2,"body":"Command completed successfully"}}');
+      const download = Buffer.from('{"data": {"type": "X-DPT-CAB-REQUEST-ID", "id": "b24b68f6", "data_context": "data-token-context", "output_type": 1, "body": "https://download.example/path?auth=token\\u00e9"}}\n');
+      await backendPublish('a', status);
+      await backendPublish('a', download);
+      await backend.channel.waitForConfirms();
+      assert.equal(Buffer.compare(Buffer.from(await client.next()), status), 0);
+      assert.equal(Buffer.compare(Buffer.from(await client.next()), download), 0);
+      await client.close();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('fans out across two gateway processes: every socket of a profile gets every message once, in order', async () => {
+    const [one, two] = await Promise.all([startGatewayProcess(config()), startGatewayProcess(config())]);
+    processes.push(one, two);
+    const a1 = await joinAs(one.wsUrl, 'b');
+    const a2 = await joinAs(two.wsUrl, 'b');
+    const other = await joinAs(one.wsUrl, 'c');
+    const count = 1_000;
+    for (let i = 0; i < count; i += 1) await backendPublish('b', message(i));
+    await backend.channel.waitForConfirms();
+    for (const socket of [a1, a2]) {
+      for (let i = 0; i < count; i += 1) assert.equal(JSON.parse(await socket.next()).data.id, `m${i}`);
+    }
+    // A sentinel published after the stream must be the very next frame: nothing was duplicated.
+    await backendPublish('b', message(0, 'sentinel'));
+    await backendPublish('c', message(0, 'only-c'));
+    await backend.channel.waitForConfirms();
+    assert.equal(JSON.parse(await a1.next()).data.id, 'sentinel0');
+    assert.equal(JSON.parse(await a2.next()).data.id, 'sentinel0');
+    assert.equal(JSON.parse(await other.next()).data.id, 'only-c0', "the other profile's socket got none of the stream");
+  });
+
+  it('keeps messages published while nobody is joined and delivers them in order on the next join', async () => {
+    const gw = await startGateway(config());
+    try {
+      const first = await TestClient.connect(gw.wsUrl);
+      assert.equal((await first.request(join(tokenOf('d')))).status, 200);
+      assert.equal((await first.request(leave(profile('d')))).status, 200);
+      await first.close();
+      for (let i = 0; i < 100; i += 1) await backendPublish('d', message(i));
+      await backend.channel.waitForConfirms();
+      const later = await TestClient.connect(gw.wsUrl);
+      assert.equal((await later.request(join(tokenOf('d')))).status, 200);
+      for (let i = 0; i < 100; i += 1) assert.equal(JSON.parse(await later.next()).data.id, `m${i}`);
+      await later.close();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('applies the retention bound to waiting messages and logs every drop', async () => {
+    const ownDeadLetters = deadLetterQueues[1]!;
+    const gw = await startGatewayProcess(config({ notify: { deadLetterQueue: ownDeadLetters, retention: { ...testRetention, maxLength: 10 } } }));
+    processes.push(gw);
+    // A backend declares the profile's queue as the gateway does (README "RabbitMQ topology").
+    await backend.channel.assertQueue(`message_to_user.${profile('e')}`, {
+      durable: true,
+      arguments: mailboxQueueArguments({ ...testRetention, maxLength: 10 }, ownDeadLetters),
+    });
+    for (let i = 0; i < 15; i += 1) await backendPublish('e', message(i));
+    await backend.channel.waitForConfirms();
+    const client = await joinAs(gw.wsUrl, 'e');
+    for (let i = 5; i < 15; i += 1) assert.equal(JSON.parse(await client.next()).data.id, `m${i}`, 'the oldest five were dropped');
+    for (let n = 1; n <= 5; n += 1) {
+      await gw.waitForLog((l) => l.msg === 'retention policy dropped a waiting message' && l.profileId === profile('e') && l.reason === 'maxlen' && n <= countDrops(gw));
+    }
+    assert.equal(countDrops(gw), 5);
+    function countDrops(p: GatewayProcess) {
+      return p.logs.filter((l) => l.msg === 'retention policy dropped a waiting message' && l.profileId === profile('e')).length;
+    }
+  });
+
+  it('dead-letters queue messages that are not notifications, logs them, and forwards the rest', async () => {
+    const ownDeadLetters = deadLetterQueues[2]!;
+    const gw = await startGatewayProcess(config({ notify: { deadLetterQueue: ownDeadLetters, retention: testRetention } }));
+    processes.push(gw);
+    const client = await joinAs(gw.wsUrl, 'f');
+    await backendPublish('f', 'not json at all');
+    await backendPublish('f', '{"data":{"type":"X-DPT-CAB-ID"}}');
+    await backendPublish('f', message(1, 'valid'));
+    await backend.channel.waitForConfirms();
+    assert.equal(JSON.parse(await client.next()).data.id, 'valid1');
+    await gw.waitForLog((l) => l.msg === 'message dead-lettered: not a valid notification' && l.reason === 'not JSON');
+    await gw.waitForLog((l) => l.msg === 'message dead-lettered: not a valid notification' && l.reason === 'no string "data.id"');
+    // The node that consumes the dead-letter log logged both: they went through the dead-letter exchange.
+    const routed = () => gw.logs.filter((l) => l.msg === 'message dead-lettered' && l.profileId === profile('f') && l.reason === 'rejected').length;
+    await gw.waitForLog(() => routed() >= 2);
+    const dead: string[] = [];
+    for (let got = await backend.channel.get(ownDeadLetters, { noAck: true }); got; got = await backend.channel.get(ownDeadLetters, { noAck: true })) {
+      dead.push(got.content.toString());
+    }
+    assert.deepEqual(dead, ['not json at all', '{"data":{"type":"X-DPT-CAB-ID"}}'], 'kept for a person to inspect');
+  });
+
+  it('recovers by itself when its broker connection is cut mid-stream and delivers every message at least once', async () => {
+    const nodeId = `cut-${run}`;
+    const gw = await startGateway(config({ nodeId }));
+    const states: string[] = [];
+    const waitForState = (wanted: string) =>
+      new Promise<void>((resolve) => {
+        if (states.includes(wanted)) return resolve();
+        const stop = gw.gateway.broker.onStateChange((s) => s === wanted && (stop(), resolve()));
+      });
+    gw.gateway.broker.onStateChange((s) => states.push(s));
+    try {
+      const client = await TestClient.connect(gw.wsUrl);
+      assert.equal((await client.request(join(tokenOf('g')))).status, 200);
+      const half = 1_000;
+      const seen = new Set<string>();
+      for (let i = 0; i < half; i += 1) await backendPublish('g', message(i));
+      await backend.channel.waitForConfirms();
+      while (seen.size < 300) seen.add(JSON.parse(await client.next()).data.id);
+      assert.ok((await closeConnections(`switchboard ${nodeId}`)) >= 1, 'the gateway connection was found and closed');
+      await waitForState('down');
+      // The second half is published while the gateway is disconnected.
+      for (let i = half; i < 2 * half; i += 1) await backendPublish('g', message(i));
+      await backend.channel.waitForConfirms();
+      await waitForState('up');
+      while (seen.size < 2 * half) seen.add(JSON.parse(await client.next(30_000)).data.id);
+      for (let i = 0; i < 2 * half; i += 1) assert.ok(seen.has(`m${i}`), `m${i} delivered`);
+      assert.deepEqual(states.slice(0, 2), ['down', 'up'], 'it went down and came back by itself');
+      assert.equal((await fetch(`${gw.url}/health`)).status, 200);
+      await client.close();
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('answers joins with 503 and /health with 503 while the broker is unreachable', async () => {
+    const gw = await startGateway(config({ amqpUrl: 'amqp://guest:guest@127.0.0.1:1', amqpStartTimeoutMs: 300 }));
+    try {
+      const health = await fetch(`${gw.url}/health`);
+      assert.equal(health.status, 503);
+      assert.notEqual((await health.json()).backends.broker.state, 'up');
+      const client = await TestClient.connect(gw.wsUrl);
+      const reply = await client.request(join(tokenOf('a'), 'j'));
+      assert.deepEqual(reply, { correlationId: 'j', status: 503, data: { message: 'The message broker is unavailable; try again.' } });
+      await client.close();
+    } finally {
+      await gw.close();
+    }
+  });
+});
