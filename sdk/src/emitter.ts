@@ -1,0 +1,66 @@
+/** Listener signatures by event name. */
+export type EventMap = { [event: string]: (...args: any[]) => void };
+
+/**
+ * A small typed event emitter (browsers have no node:events). `on` returns the function that removes the
+ * listener. A listener that throws does not stop the others; its error is reported asynchronously, as an
+ * uncaught error, the way EventTarget does.
+ */
+export class Emitter<Events extends EventMap> {
+  private readonly listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
+
+  on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
+    let set = this.listeners.get(event);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(event, set);
+    }
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  once<K extends keyof Events>(event: K, listener: Events[K]): () => void {
+    const wrapped = ((...args: Parameters<Events[K]>) => {
+      off();
+      listener(...args);
+    }) as Events[K];
+    const off = this.on(event, wrapped);
+    return off;
+  }
+
+  off<K extends keyof Events>(event: K, listener: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    set.delete(listener);
+    if (set.size === 0) this.listeners.delete(event);
+  }
+
+  /** Listeners currently registered, for one event or in total (used to check that nothing leaks). */
+  listenerCount(event?: keyof Events): number {
+    if (event !== undefined) return this.listeners.get(event)?.size ?? 0;
+    let total = 0;
+    for (const set of this.listeners.values()) total += set.size;
+    return total;
+  }
+
+  protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        listener(...args);
+      } catch (err) {
+        reportListenerError(err);
+      }
+    }
+  }
+}
+
+function reportListenerError(err: unknown): void {
+  const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
+  if (typeof report === 'function') report(err);
+  else
+    queueMicrotask(() => {
+      throw err;
+    });
+}

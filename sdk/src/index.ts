@@ -1,0 +1,18 @@
+export { NotificationClient } from './notify-client.js';
+export type {
+  CommandResult,
+  CommandStatusEvent,
+  CommandStatusMessage,
+  DataDownloadEvent,
+  DataDownloadMessage,
+  NotificationClientEvents,
+  NotificationClientOptions,
+  NotificationMessage,
+  PolledCommandStatus,
+} from './notify-client.js';
+export * from './errors.js';
+export type { CloseInfo, ConnectionOptions } from './managed-socket.js';
+export type { ConnectionStatus, StatusEvent, StatusStream } from './status.js';
+export type { BackoffOptions } from './backoff.js';
+export { backoffDelayMs } from './backoff.js';
+export type { WebSocketConstructor, WebSocketLike } from './websocket.js';

@@ -1,0 +1,61 @@
+import { Emitter } from './emitter.js';
+
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface StatusEvent {
+  status: ConnectionStatus;
+  /** Reconnection attempt number (reconnecting). */
+  attempt?: number;
+  /** Delay before that attempt (reconnecting). */
+  delayMs?: number;
+  /** Why the previous socket ended or the client closed, when known. */
+  error?: Error;
+}
+
+/**
+ * The status stream of a client: the current status, listeners, and an async iterator. The iterator
+ * yields every status from the moment it is created and ends after `closed`.
+ */
+export class StatusStream extends Emitter<{ status: (event: StatusEvent) => void }> {
+  private current: StatusEvent = { status: 'closed' };
+
+  get value(): StatusEvent {
+    return this.current;
+  }
+
+  push(event: StatusEvent): void {
+    this.current = event;
+    this.emit('status', event);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<StatusEvent> {
+    const queue: StatusEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = false;
+    const off = this.on('status', (event) => {
+      queue.push(event);
+      wake?.();
+    });
+    const iterator: AsyncIterableIterator<StatusEvent> = {
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        const event = queue.shift();
+        if (!event) return { done: true, value: undefined };
+        if (event.status === 'closed') {
+          done = true;
+          off();
+        }
+        return { done: false, value: event };
+      },
+      return: async () => {
+        done = true;
+        off();
+        wake?.();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+}
