@@ -5,9 +5,18 @@ import type { BackendHealth } from './core/backend-state.js';
 import { type Clock, systemClock } from './core/clock.js';
 import type { Logger } from './core/logger.js';
 import type { NotificationBroker } from './core/notification-broker.js';
+import type { DriverHost } from './core/driver-host.js';
+import type { StatusStore } from './core/status-store.js';
+import type { SystemDirectory } from './core/system-directory.js';
 import type { Config } from './config/schema.js';
 import { MemoryBroker } from './backends/memory/memory-broker.js';
 import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
+import { MemoryStatusStore } from './backends/memory/memory-status-store.js';
+import { RedisStatusStore } from './backends/redis/redis-status-store.js';
+import { bundledDrivers } from './drivers/bundled-drivers.js';
+import { buildSystemDirectory } from './drivers/config-system-directory.js';
+import type { DriverRegistry } from './drivers/driver-api.js';
+import { ModuleRuntime } from './drivers/module-runtime.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
 import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
@@ -28,6 +37,8 @@ export interface GatewayOptions {
   configFile?: string;
   logger?: Logger;
   clock?: Clock;
+  /** Drivers added to (or replacing) the bundled ones, by driver key. */
+  drivers?: DriverRegistry;
 }
 
 export interface Gateway {
@@ -35,6 +46,12 @@ export interface Gateway {
   readonly http: FastifyInstance;
   readonly broker: NotificationBroker;
   readonly hub: ProfileHub;
+  /** Control channel: configured systems, zones and modules. */
+  readonly directory: SystemDirectory;
+  /** Control channel: status variables and the system lookup (memory, or Redis with redisUrl). */
+  readonly store: StatusStore;
+  /** Control channel: runs the modules (exec, functions, debug). */
+  readonly drivers: DriverHost;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** Starts the backends and listens; resolves with the bound port. */
@@ -73,7 +90,26 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const credentials = new ConfigCredentialStore(config.apiKeys);
   const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
-  const backends: BackendHealth[] = [broker];
+  const driverRegistry: DriverRegistry = { ...bundledDrivers, ...options.drivers };
+  const directory = buildSystemDirectory(config.control, driverRegistry);
+  const store: StatusStore = config.redisUrl
+    ? new RedisStatusStore({
+        url: config.redisUrl,
+        keyPrefix: config.control.redisKeyPrefix,
+        connectionName: `switchboard-${nodeId}`,
+        log: log.child({ component: 'state' }),
+      })
+    : new MemoryStatusStore(log.child({ component: 'state' }));
+  const drivers = new ModuleRuntime({
+    directory,
+    drivers: driverRegistry,
+    store,
+    clock,
+    log: log.child({ component: 'drivers' }),
+    metrics,
+    execTimeoutMs: config.control.execTimeoutMs,
+  });
+  const backends: BackendHealth[] = [broker, store];
 
   const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
   installErrorHandling(http, log);
@@ -101,16 +137,22 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
 
   trackBackendState(broker, metrics);
+  trackBackendState(store, metrics);
 
   return {
     nodeId,
     http,
     broker,
     hub,
+    directory,
+    store,
+    drivers,
     metrics,
     log,
     async listen() {
       await broker.start();
+      await store.start();
+      await drivers.start();
       await http.listen({ port: config.port, host: config.host });
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
@@ -122,6 +164,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       await sockets.close();
       await hub.drain();
       await broker.close();
+      await drivers.stop();
+      await store.close();
       await verifier.close?.();
       await closed;
       log.info('stopped');

@@ -19,6 +19,7 @@ const envBindings: ReadonlyArray<{ env: string; path: string[]; read: 'string' |
   { env: 'RETENTION_QUEUE_EXPIRES_MS', path: ['notify', 'retention', 'queueExpiresMs'], read: 'int' },
   { env: 'HEARTBEAT_INTERVAL_MS', path: ['heartbeatIntervalMs'], read: 'int' },
   { env: 'EXEC_TIMEOUT_MS', path: ['control', 'execTimeoutMs'], read: 'int' },
+  { env: 'REDIS_KEY_PREFIX', path: ['control', 'redisKeyPrefix'], read: 'string' },
   /** The whole token verifier section as JSON, e.g. {"kind":"jwt","secret":"...","profileClaim":"sub"}. */
   { env: 'TOKEN_VERIFIER', path: ['tokens'], read: 'json' },
 ];

@@ -1,12 +1,23 @@
-import { createGateway, type Gateway } from '../../src/app.js';
+import { readFileSync } from 'node:fs';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/app.js';
 import { type Config, configSchema } from '../../src/config/schema.js';
-import { type Logger, silentLogger } from '../../src/core/logger.js';
+import { silentLogger } from '../../src/core/logger.js';
 
 export const demoTokens = { 'demo-token-alice': 'alice', 'demo-token-bob': 'bob' };
 export const demoApiKeys = [
   { id: 'demo-admin', key: 'demo-admin-key', clearance: 'admin', publish: true, systems: ['*'], scopes: ['public', 'control'] },
   { id: 'demo-user', key: 'demo-user-key', clearance: 'user', publish: false, zones: ['zone-demo'], scopes: ['public', 'control'] },
 ];
+
+/**
+ * The control section of config/demo.json (zones, systems, modules of the demo), with every simulated
+ * device on port 0 so parallel tests never collide.
+ */
+export function demoControl(): Record<string, unknown> {
+  const demo = JSON.parse(readFileSync(new URL('../../../config/demo.json', import.meta.url), 'utf8')) as { control: Record<string, unknown> };
+  const simulators = (demo.control.simulators as Array<Record<string, unknown>> | undefined) ?? [];
+  return { ...demo.control, simulators: simulators.map((s) => ({ ...s, port: 0 })) };
+}
 
 /** A config for tests: port 0 on loopback, the demo credentials, overrides merged on top (shallow per section). */
 export function testConfig(overrides: Record<string, unknown> = {}): Config {
@@ -16,6 +27,7 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     logLevel: 'silent',
     tokens: { kind: 'static', tokens: demoTokens },
     apiKeys: demoApiKeys,
+    control: demoControl(),
   };
   return configSchema.parse(deepMerge(base, overrides));
 }
@@ -29,8 +41,11 @@ export interface RunningGateway {
 }
 
 /** Starts an in-process gateway on an ephemeral port. Every test that calls it must call close(). */
-export async function startGateway(overrides: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<RunningGateway> {
-  const gateway = createGateway({ config: testConfig(overrides), logger: options.logger ?? silentLogger });
+export async function startGateway(
+  overrides: Record<string, unknown> = {},
+  options: Omit<GatewayOptions, 'config'> = {},
+): Promise<RunningGateway> {
+  const gateway = createGateway({ logger: silentLogger, ...options, config: testConfig(overrides) });
   const port = await gateway.listen();
   return {
     gateway,

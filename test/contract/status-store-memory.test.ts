@@ -1,0 +1,4 @@
+import { MemoryStatusStore } from '../../src/backends/memory/memory-status-store.js';
+import { statusStoreContract } from './status-store.contract.js';
+
+statusStoreContract('memory', () => ({ create: () => new MemoryStatusStore(), shared: false }));
