@@ -1,0 +1,125 @@
+/**
+ * Runs the stock `@placeos/ts-client` in a worker thread (it keeps module-level state and timers that
+ * would keep a test process alive; terminating the worker ends them). It installs the browser globals the
+ * client needs, then plays the scenario of issue 3 "Must show 1" and posts what the client saw.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { WebSocket } from 'ws';
+
+export interface TsClientScenario {
+  host: string;
+  sys: string;
+  apiKey?: string;
+  jwt?: string;
+}
+
+export interface TsClientObservations {
+  initial: unknown;
+  execResult: unknown;
+  notified: unknown;
+  volumeError: unknown;
+}
+
+class MemoryStorage {
+  private readonly items = new Map<string, string>();
+  get length() {
+    return this.items.size;
+  }
+  key(i: number) {
+    return [...this.items.keys()][i] ?? null;
+  }
+  getItem(k: string) {
+    return this.items.get(k) ?? null;
+  }
+  setItem(k: string, v: string) {
+    this.items.set(k, String(v));
+  }
+  removeItem(k: string) {
+    this.items.delete(k);
+  }
+  clear() {
+    this.items.clear();
+  }
+}
+
+const scenario = workerData as TsClientScenario;
+const g = globalThis as Record<string, unknown>;
+g.window = globalThis;
+g.localStorage = new MemoryStorage();
+g.sessionStorage = new MemoryStorage();
+g.location = {
+  protocol: 'http:',
+  host: scenario.host,
+  hostname: scenario.host.split(':')[0],
+  origin: `http://${scenario.host}`,
+  href: `http://${scenario.host}/`,
+  pathname: '/',
+  hash: '',
+  search: '',
+  assign() {},
+  reload() {},
+};
+g.WebSocket = WebSocket;
+
+const spec = '@placeos/ts-client/dist/index.es.js';
+/** The part of ts-client's API this scenario uses (its bundled .d.ts files do not resolve under NodeNext). */
+interface TsClient {
+  setup(options: Record<string, unknown>): Promise<void>;
+  setAPI_Key(key: string): void;
+  setToken(token: string, expiresAt: number): void;
+  getModule(sys: string, mod: string, index?: number): {
+    binding<T>(name: string): { listen(): { subscribe(next: (v: T) => void): unknown }; bind(): () => void };
+    execute<T = unknown>(method: string, args?: unknown[]): Promise<T>;
+  };
+}
+const client = (await import(spec)) as TsClient;
+
+function waitFor<T>(values: T[], match: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = () => {
+      const found = values.find(match);
+      if (found !== undefined) return resolve(found);
+      if (Date.now() - started > timeoutMs) return reject(new Error(`ts-client never saw ${what}; saw ${JSON.stringify(values)}`));
+      setTimeout(check, 10);
+    };
+    check();
+  });
+}
+
+try {
+  await client.setup({
+    host: scenario.host,
+    secure: false,
+    token_header: true,
+    handle_login: false,
+    auth_uri: '/auth/oauth/authorize',
+    token_uri: '/auth/token',
+    redirect_uri: `http://${scenario.host}/oauth-resp.html`,
+    scope: 'public',
+  });
+  if (scenario.apiKey) client.setAPI_Key(scenario.apiKey);
+  if (scenario.jwt) client.setToken(scenario.jwt, Date.now() + 3600_000);
+
+  const mod = client.getModule(scenario.sys, 'Display', 1);
+  const power = mod.binding<boolean>('power');
+  const seen: Array<boolean | null> = [];
+  power.listen().subscribe((v) => {
+    if (v !== undefined) seen.push(v);
+  });
+  power.bind();
+  const initial = await waitFor(seen, () => true, 'the current value');
+  const execResult = await mod.execute('power', [true]);
+  const notified = await waitFor(seen, (v) => v === true, 'the notify of power=true');
+  let volumeError: unknown;
+  try {
+    await mod.execute('volume', [500]);
+    volumeError = 'no error';
+  } catch (err) {
+    volumeError = err;
+  }
+  const observations: TsClientObservations = { initial, execResult, notified, volumeError };
+  parentPort!.postMessage({ ok: true, observations });
+} catch (err) {
+  parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : JSON.stringify(err) });
+}
