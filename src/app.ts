@@ -18,6 +18,10 @@ import { buildSystemDirectory } from './drivers/config-system-directory.js';
 import type { DriverRegistry } from './drivers/driver-api.js';
 import { ModuleRuntime } from './drivers/module-runtime.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
+import { PlaceJwtAuthenticator } from './backends/credentials/jwt-authenticator.js';
+import { controlPath, createControlRoute } from './control/control-route.js';
+import { registerAuthAuthority } from './http/auth-authority.js';
+import { registerControlRest } from './http/control-rest.js';
 import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { installErrorHandling } from './http/errors.js';
@@ -116,6 +120,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   registerHealth(http, nodeId, () => backends);
   registerMetrics(http, metrics);
   registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024 });
+  const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
+  const controlLog = log.child({ channel: 'control' });
+  registerAuthAuthority(http);
+  registerControlRest(http, { auth: controlAuth, directory, store, host: drivers, log: controlLog, execTimeoutMs: config.control.execTimeoutMs });
 
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -133,6 +141,24 @@ export function createGateway(options: GatewayOptions): Gateway {
       log: log.child({ channel: 'notify' }),
       metrics,
       options: { ...config.notify },
+    }),
+  );
+
+  sockets.route(
+    controlPath,
+    createControlRoute({
+      auth: controlAuth,
+      directory,
+      store,
+      host: drivers,
+      clock,
+      log: controlLog,
+      metrics,
+      options: {
+        execTimeoutMs: config.control.execTimeoutMs,
+        pongIntervalMs: config.control.pongIntervalMs,
+        maxFrameBytes: config.control.maxFrameBytes,
+      },
     }),
   );
 

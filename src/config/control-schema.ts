@@ -50,6 +50,8 @@ const controlObjectSchema = z
     pongIntervalMs: z.number().int().min(100).default(80_000),
     /** JWTs accepted for the control channel; unset: only API keys (see control-jwt-schema.ts). */
     jwt: controlJwtSchema.optional(),
+    /** Larger control frames close the socket with 1009. */
+    maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(1024 * 1024),
     zones: z.array(zoneSchema).default([]),
     systems: z.array(systemSchema).default([]),
     modules: z.array(moduleSchema).default([]),
