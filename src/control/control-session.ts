@@ -193,7 +193,7 @@ export class ControlSession implements Session {
     const started = clock.now();
     let outcome = 'error';
     try {
-      const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal));
+      const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal), request.name);
       const value = serialiseResult(result);
       outcome = 'success';
       this.send(execSuccessFrame(request.id, value, metaOf(request), result.code));
@@ -233,11 +233,12 @@ export class ControlSession implements Session {
     stream.stop();
   }
 
-  private withTimeout(pending: Promise<ExecResult>): Promise<ExecResult> {
+  /** The host times execs out itself; this is the session's own guarantee, with the host's message. */
+  private withTimeout(pending: Promise<ExecResult>, method: string): Promise<ExecResult> {
     const timeoutMs = this.deps.options.execTimeoutMs;
     let cancel: () => void = () => {};
     const timedOut = new Promise<never>((_, reject) => {
-      cancel = this.deps.clock.schedule(timeoutMs, () => reject(new GatewayError('timeout', `exec timed out after ${timeoutMs} ms`)));
+      cancel = this.deps.clock.schedule(timeoutMs, () => reject(new GatewayError('timeout', `${method} timed out after ${timeoutMs} ms`)));
     });
     // A late answer after the timeout is dropped, never an unhandled rejection.
     pending.catch(() => {});

@@ -135,7 +135,7 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
       if (declared && !hasClearance(principal, declared.clearance)) {
         throw new GatewayError('forbidden', `access denied: ${method} requires ${declared.clearance} clearance`);
       }
-      const result = await withTimeout(deps.host.exec(moduleId, method, args, principal), deps.execTimeoutMs);
+      const result = await withTimeout(deps.host.exec(moduleId, method, args, principal), deps.execTimeoutMs, method);
       let json: string;
       try {
         json = JSON.stringify(result.value ?? null) ?? 'null';
@@ -221,10 +221,10 @@ const moduleJson = (m: ModuleRecord, system: SystemRecord, host: DriverHost) => 
   running: host.functions(m.id) !== undefined,
 });
 
-function withTimeout<T>(pending: Promise<T>, timeoutMs: number): Promise<T> {
+function withTimeout<T>(pending: Promise<T>, timeoutMs: number, method: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GatewayError('timeout', `exec timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => reject(new GatewayError('timeout', `${method} timed out after ${timeoutMs} ms`)), timeoutMs);
   });
   pending.catch(() => {});
   return Promise.race([pending, timedOut]).finally(() => clearTimeout(timer));

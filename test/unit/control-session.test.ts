@@ -100,7 +100,7 @@ describe('ControlSession', () => {
     send(bind(2));
     assert.match(await connection.next(), /^\{"id":2,"type":"success"/);
     clock.advance(1_000);
-    assert.equal(await connection.next(), '{"id":1,"type":"error","msg":"exec timed out after 1000 ms","error_code":7,"code":500}');
+    assert.equal(await connection.next(), '{"id":1,"type":"error","msg":"slow timed out after 1000 ms","error_code":7,"code":500}');
     release('late');
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(connection.unread(), []);
