@@ -115,7 +115,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const backends: BackendHealth[] = [broker, store];
 
-  const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
+  // maxParamLength: profile ids in publish URLs may be 200 characters (core/ids.ts), past fastify's 100.
+  const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 256 } });
   installErrorHandling(http, log);
   registerHealth(http, nodeId, () => backends);
   registerMetrics(http, metrics);
