@@ -16,3 +16,15 @@ export type { ConnectionStatus, StatusEvent, StatusStream } from './status.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelayMs } from './backoff.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
+export { ControlClient } from './control-client.js';
+export type {
+  BindResult,
+  ControlClientEvents,
+  ControlClientOptions,
+  ControlFrameIn,
+  ControlMeta,
+  DebugLine,
+  ExecResult,
+  ModuleTarget,
+  VariableTarget,
+} from './control-client.js';
