@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadContract } from '../helpers/asyncapi-contract.js';
+
+describe('docs/asyncapi.yaml', () => {
+  it('parses as AsyncAPI without errors and describes both channels in both directions', async () => {
+    const contract = await loadContract();
+    assert.deepEqual(contract.errors, []);
+    assert.deepEqual(contract.messages('notify', 'client').sort(), ['joinChannel', 'leaveChannel', 'ping']);
+    assert.deepEqual(contract.messages('notify', 'server').sort(), [
+      'channelExpired',
+      'commandStatus',
+      'dataDownload',
+      'errorReply',
+      'notification',
+      'pong',
+      'reply',
+    ]);
+    assert.deepEqual(contract.messages('control', 'client').sort(), ['bind', 'debug', 'exec', 'ignore', 'ping', 'unbind']);
+    assert.deepEqual(contract.messages('control', 'server').sort(), ['debugLine', 'error', 'notify', 'pong', 'success']);
+  });
+
+  it('has examples that validate against their own schemas', async () => {
+    const examples = (await loadContract()).examples();
+    assert.ok(examples.length >= 10);
+    assert.deepEqual(examples.filter((e) => !e.valid).map((e) => e.name), []);
+  });
+
+  it('tells messages apart: a frame of one kind does not pass as another', async () => {
+    const contract = await loadContract();
+    const m = (channel: 'notify' | 'control', frame: unknown) =>
+      contract.match(channel, 'server', typeof frame === 'string' ? frame : JSON.stringify(frame));
+    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 2, body: 'ok' } }), ['commandStatus']);
+    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 4, body: 'ok' } }), []);
+    assert.deepEqual(m('notify', { data: { type: 'custom', id: 'a' } }), ['notification']);
+    assert.deepEqual(m('notify', { status: 401, data: { channelId: 'p', message: 'Authorization token expired; channel left.' } }), ['errorReply', 'channelExpired']);
+    assert.deepEqual(m('notify', 'pong'), ['pong']);
+    assert.deepEqual(m('control', { id: 1, type: 'notify', value: null, meta: { sys: 's', mod: 'M', index: 1, name: 'n' } }), ['notify']);
+    assert.deepEqual(m('control', { id: 1, type: 'notify', meta: { sys: 's', mod: 'M', index: 1, name: 'n' } }), [], 'notify needs value');
+    assert.deepEqual(m('control', { id: 1, type: 'error', msg: 'x', error_code: 9, code: 500 }), []);
+    assert.deepEqual(m('control', { id: 1, type: 'success', extra: 1 }), []);
+  });
+});
