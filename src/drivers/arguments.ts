@@ -16,8 +16,9 @@ export function parseArguments(name: string, method: MethodDefinition, args: rea
   const problems: string[] = [];
   order.forEach((param, i) => {
     const result = method.params[param]!.safeParse(args[i]);
-    if (result.success) parsed[param] = result.data;
-    else problems.push(`${param}: ${result.error.issues.map((issue) => describe(issue)).join(', ')}`);
+    if (result.success) {
+      if (result.data !== undefined) parsed[param] = result.data;
+    } else problems.push(`${param}: ${result.error.issues.map((issue) => describe(issue)).join(', ')}`);
   });
   if (problems.length > 0) throw new GatewayError('bad_request', `bad arguments for ${name}: ${problems.join('; ')}`);
   return parsed;
