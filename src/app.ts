@@ -16,6 +16,7 @@ import { RedisStatusStore } from './backends/redis/redis-status-store.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
 import { buildSystemDirectory } from './drivers/config-system-directory.js';
 import type { DriverRegistry } from './drivers/driver-api.js';
+import { DeviceSimulators } from './drivers/device-simulators.js';
 import { ModuleRuntime } from './drivers/module-runtime.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
 import { PlaceJwtAuthenticator } from './backends/credentials/jwt-authenticator.js';
@@ -104,7 +105,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         log: log.child({ component: 'state' }),
       })
     : new MemoryStatusStore(log.child({ component: 'state' }));
+  const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }));
   const drivers = new ModuleRuntime({
+    devices: () => simulators.addresses(),
     directory,
     drivers: driverRegistry,
     store,
@@ -179,6 +182,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     async listen() {
       await broker.start();
       await store.start();
+      await simulators.start();
       await drivers.start();
       await http.listen({ port: config.port, host: config.host });
       const address = http.server.address();
@@ -192,6 +196,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await hub.drain();
       await broker.close();
       await drivers.stop();
+      await simulators.stop();
       await store.close();
       await verifier.close?.();
       await closed;

@@ -74,8 +74,11 @@ export interface ModuleContext<S> {
   /** Current settings (already validated by the driver's schema); updated before `onSettings` runs. */
   readonly settings: S;
   readonly log: DriverLogger;
-  /** Declares status variables and publishes their initial values. */
-  status<T extends Record<string, unknown>>(initial: T): StatusVariables<T>;
+  /**
+   * Declares status variables and publishes the initial values given; a variable left out stays unset
+   * (a bind sends nothing) until the driver sets it. `T` is inferred from `initial` or given explicitly.
+   */
+  status<T extends Record<string, unknown>>(initial: Partial<T>): StatusVariables<T>;
   /** Runs `fn` every `intervalMs` (at least 10 ms) until unload. A throw is logged, the timer goes on. */
   every(intervalMs: number, fn: () => unknown): () => void;
   /** Runs `fn` once after `delayMs` unless cancelled or unloaded first. */

@@ -152,7 +152,7 @@ export class ModuleInstance {
       get active() {
         return self.isActive;
       },
-      status: <T extends Record<string, unknown>>(initial: T): StatusVariables<T> => {
+      status: <T extends Record<string, unknown>>(initial: Partial<T>): StatusVariables<T> => {
         const vars: StatusVariables<T> = {
           get: (name) => self.status.get(name) as T[typeof name] | undefined,
           set: (name, value) => self.setStatus(name, value),

@@ -24,6 +24,7 @@ describe('demo configuration: systems and drivers wired into the gateway', () =>
       [
         ['sys-demo', 'Demo Room', ['zone-demo']],
         ['sys-other', 'Other Room', []],
+        ['sys-lab', 'Projector Lab', []],
       ],
     );
     assert.equal(directory.resolve(systemId('sys-demo'), 'Display', 2), 'mod-display-2');

@@ -1,0 +1,48 @@
+import type { SimulatorConfig } from '../config/control-schema.js';
+import type { Logger } from '../core/logger.js';
+import type { DeviceAddress } from './driver-api.js';
+import { PjlinkSimulator } from './pjlink/pjlink-simulator.js';
+
+/**
+ * The simulated devices of `control.simulators`, started before the modules so drivers reach them over
+ * real TCP. A fixed port already in use is taken to be another local gateway's simulator (a fleet demo on
+ * one host) and used as it is; any other failure is logged and the modules using it fail to load.
+ */
+export class DeviceSimulators {
+  private readonly running: PjlinkSimulator[] = [];
+  private readonly addressMap = new Map<string, DeviceAddress>();
+
+  constructor(
+    private readonly configs: readonly SimulatorConfig[],
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    for (const config of this.configs) {
+      const simulator = new PjlinkSimulator({ host: config.host, port: config.port });
+      try {
+        const address = await simulator.start();
+        this.running.push(simulator);
+        this.addressMap.set(config.id, { host: config.host, port: address.port });
+        this.log.info({ simulator: config.id, kind: config.kind, host: config.host, port: address.port }, 'simulated device listening');
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' && config.port !== 0) {
+          this.addressMap.set(config.id, { host: config.host, port: config.port });
+          this.log.warn({ simulator: config.id, port: config.port }, 'simulator port in use; using the device already listening there');
+        } else {
+          this.log.error({ simulator: config.id, err: (err as Error).message }, 'simulated device could not start');
+        }
+      }
+    }
+  }
+
+  addresses(): ReadonlyMap<string, DeviceAddress> {
+    return this.addressMap;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.running.splice(0).map((s) => s.stop()));
+    this.addressMap.clear();
+  }
+}
