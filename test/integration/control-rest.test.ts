@@ -33,10 +33,10 @@ describe('control REST endpoints under /api/engine/v2', () => {
   it('lists systems with q, zone_id, limit, offset and X-Total-Count, filtered to the credential', async () => {
     const all = await get('/systems');
     assert.equal(all.status, 200);
-    assert.equal(all.headers.get('x-total-count'), '3');
-    assert.deepEqual(((await all.json()) as Array<{ id: string }>).map((s) => s.id), ['sys-demo', 'sys-other', 'sys-test']);
+    assert.equal(all.headers.get('x-total-count'), '4');
+    assert.deepEqual(((await all.json()) as Array<{ id: string }>).map((s) => s.id), ['sys-demo', 'sys-other', 'sys-lab', 'sys-test']);
     const page = await get('/systems?limit=1&offset=1');
-    assert.equal(page.headers.get('x-total-count'), '3');
+    assert.equal(page.headers.get('x-total-count'), '4');
     assert.deepEqual(((await page.json()) as Array<{ id: string }>).map((s) => s.id), ['sys-other']);
     const q = await get('/systems?q=other');
     assert.deepEqual(((await q.json()) as Array<{ id: string }>).map((s) => s.id), ['sys-other']);
