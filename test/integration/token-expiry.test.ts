@@ -195,3 +195,52 @@ describe('a token never appears in a log line', () => {
     }
   });
 });
+
+describe('a token never appears in a log line (http verifier failures)', () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  let fake: FakePrivicore;
+  let gw: RunningGateway;
+
+  before(async () => {
+    fake = await FakePrivicore.start();
+    gw = await startGateway(
+      { tokens: { kind: 'http', baseUrl: fake.baseUrl, timeoutMs: 200 }, notify: { tokenCacheMs: 0 } },
+      { logger: createLogger('debug', 'log-test-http', sink) },
+    );
+  });
+  after(async () => {
+    await gw.close();
+    await fake.stop();
+  });
+
+  it('across refused, unavailable, timed-out, garbage and successful verifications', async () => {
+    const profile = uniqueId('hlog');
+    const token = `T-${uniqueId('hsecret')}`;
+    const unknown = `T-${uniqueId('hunknown')}`;
+    fake.add(token, profile, 1_000);
+    const client = await TestClient.connect(gw.wsUrl);
+    try {
+      assert.equal((await client.request(join(unknown))).status, 401);
+      for (const mode of ['error500', 'slow', 'garbage', 'wrong-shape'] as const) {
+        fake.mode = mode;
+        assert.equal((await client.request(join(token))).status, 503, mode);
+      }
+      fake.mode = 'ok';
+      assert.equal((await client.request(join(token))).status, 200);
+      assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
+      const text = lines.join('\n');
+      assert.match(text, /"msg":"token service unavailable"/);
+      assert.match(text, /"msg":"joined"/);
+      assert.ok(!text.includes(token) && !text.includes(unknown), 'no token in the log');
+    } finally {
+      fake.mode = 'ok';
+      await client.close();
+    }
+  });
+});
