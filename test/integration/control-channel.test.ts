@@ -229,6 +229,20 @@ describe('control channel over real sockets', () => {
   });
 });
 
+describe('control heartbeat', () => {
+  it('sends an unsolicited pong every control.pongIntervalMs', async () => {
+    const gw = await startControlGateway({ pongIntervalMs: 150 });
+    try {
+      const c = await connectControl(gw);
+      assert.equal(await c.next(2_000), 'pong');
+      assert.equal(await c.next(2_000), 'pong');
+      await c.close();
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 const adminCaller = {
   id: 'test',
   kind: 'api-key' as const,

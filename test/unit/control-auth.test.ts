@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
-import { SignJWT } from 'jose';
+import { exportJWK, SignJWT } from 'jose';
 import { PlaceJwtAuthenticator, clearanceFromPermissions, scopesOf } from '../../src/backends/credentials/jwt-authenticator.js';
 import { ConfigCredentialStore } from '../../src/backends/credentials/config-credential-store.js';
 import { controlJwtSchema } from '../../src/config/control-jwt-schema.js';
@@ -76,6 +77,22 @@ describe('control authentication', () => {
     const p = await rs.verify(token);
     assert.equal(p.id, 'rs-user');
     assert.equal(p.clearance, 'user');
+  });
+
+  it('verifies RS256 against a JWKS URL', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const server = createServer((_req, res) => res.setHeader('Content-Type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const jwks = new PlaceJwtAuthenticator(controlJwtSchema.parse({ jwksUrl: `http://127.0.0.1:${port}/jwks.json` }));
+      const token = await new SignJWT({ sub: 'jwks-user', scope: 'public', u: { p: 3 } }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(privateKey);
+      const p = await jwks.verify(token);
+      assert.deepEqual([p.id, p.clearance], ['jwks-user', 'admin']);
+    } finally {
+      server.close();
+    }
   });
 
   it('maps PlaceOS permissions and scopes', () => {
