@@ -23,7 +23,7 @@ describe('notification channel on RabbitMQ', () => {
 
   const profile = (name: string) => `${name}-${run}`;
   const tokenOf = (name: string) => `tok-${name}-${run}`;
-  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((n) => [tokenOf(n), profile(n)]));
+  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((n) => [tokenOf(n), profile(n)]));
   const config = (extra: Record<string, unknown> = {}) => ({
     amqpUrl,
     tokens: { kind: 'static', tokens },
@@ -99,6 +99,39 @@ describe('notification channel on RabbitMQ', () => {
     assert.equal(JSON.parse(await a1.next()).data.id, 'sentinel0');
     assert.equal(JSON.parse(await a2.next()).data.id, 'sentinel0');
     assert.equal(JSON.parse(await other.next()).data.id, 'only-c0', "the other profile's socket got none of the stream");
+  });
+
+  it('keeps order and exactly-once when a second node joins and leaves a profile mid-stream', async () => {
+    const [one, two] = await Promise.all([startGatewayProcess(config()), startGatewayProcess(config())]);
+    processes.push(one, two);
+    const first = await joinAs(one.wsUrl, 'h');
+    const sameNode = await joinAs(one.wsUrl, 'h');
+    const count = 1_500;
+    // Part one: only node one holds the profile (it delivers straight from the mailbox).
+    for (let i = 0; i < 500; i += 1) await backendPublish('h', message(i));
+    await backend.channel.waitForConfirms();
+    for (let i = 0; i < 250; i += 1) assert.equal(JSON.parse(await first.next()).data.id, `m${i}`);
+    // Node two joins while part one is still being delivered; part two is published after its join.
+    const late = await joinAs(two.wsUrl, 'h');
+    for (let i = 500; i < 1_000; i += 1) await backendPublish('h', message(i));
+    await backend.channel.waitForConfirms();
+    const lateIds: number[] = [];
+    while (lateIds.at(-1) !== 999) lateIds.push(Number(JSON.parse(await late.next()).data.id.slice(1)));
+    assert.ok(lateIds[0]! <= 500, `node two got everything published after its join (from m${lateIds[0]})`);
+    lateIds.forEach((id, k) => assert.equal(id, lateIds[0]! + k, 'in order, no gaps, no duplicates'));
+    // Node two leaves; part three flows to node one alone again.
+    assert.equal((await late.request(leave(profile('h')))).status, 200);
+    for (let i = 1_000; i < count; i += 1) await backendPublish('h', message(i));
+    await backend.channel.waitForConfirms();
+    for (const socket of [first, sameNode]) {
+      const start = socket === first ? 250 : 0;
+      for (let i = start; i < count; i += 1) assert.equal(JSON.parse(await socket.next()).data.id, `m${i}`);
+    }
+    await backendPublish('h', message(0, 'sentinel'));
+    await backend.channel.waitForConfirms();
+    assert.equal(JSON.parse(await first.next()).data.id, 'sentinel0', 'no duplicates on node one');
+    assert.equal(JSON.parse(await sameNode.next()).data.id, 'sentinel0');
+    assert.deepEqual(late.unread(), [], 'nothing after its leave');
   });
 
   it('keeps messages published while nobody is joined and delivers them in order on the next join', async () => {

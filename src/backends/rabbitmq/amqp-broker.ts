@@ -57,9 +57,23 @@ interface ProfileState {
   /** The mailbox consumer on the current link, once attached. */
   consumerTag: string | undefined;
   link: Link | undefined;
+  /** Other nodes known to hold the profile (their hello markers), seen while this node is the active consumer. */
+  peers: Set<string>;
+  /** True until a consumer count has shown whether other nodes hold the profile. */
+  peersUnknown: boolean;
+  /** Relay copies this node published for the profile that have not yet come back through its own queue. */
+  inflight: number;
+  lastPeerCheckAt: number;
+  checkingPeers: boolean;
+  /** Counts hello markers, so a consumer count taken before a hello never erases that newcomer. */
+  hellos: number;
 }
 
 const relayHeader = 'x-switchboard-relay';
+/** Control messages a node puts in a mailbox; never forwarded. Value: 'hello' | 'bye'. */
+const markerHeader = 'x-switchboard-marker';
+const markerNodeHeader = 'x-switchboard-node';
+const peerCheckIntervalMs = 5_000;
 const mailboxDeclareCacheMs = 60_000;
 
 /**
@@ -70,21 +84,32 @@ const mailboxDeclareCacheMs = 60_000;
  * - The backend's contract is fixed: persistent messages to the durable queue `message_to_user.<profile>`.
  *   If every node holding a socket of the profile consumed that queue, RabbitMQ would split the messages
  *   between them. So the mailbox has a single active consumer: of the nodes subscribed to the profile,
- *   exactly one receives its messages, in order, and relays each to the `switchboard.relay` exchange, whose
- *   bindings (one per node that holds the profile) copy it to every such node's own queue. The mailbox
- *   message is acknowledged only after RabbitMQ confirmed the relay copies (mandatory: an unroutable
- *   copy is put back), so a message is never acknowledged before it was handed on to the nodes.
- * - A node's relay queue is durable with a stable name, not exclusive: when the connection drops,
- *   copies already relayed (and acknowledged in the mailbox) wait there, and the node resumes them after
- *   reconnecting. A copy is acknowledged after it was written to the local sockets; a copy this node can
- *   no longer deliver (the profile's last local socket left) goes back to the profile's mailbox, so it is
- *   not lost (it may then reach another node twice: at least once). A crashed node's queue expires after
- *   `nodeQueueExpiresMs`; give nodes a stable NODE_ID to resume it after a restart.
+ *   exactly one receives its messages, in order.
+ * - Direct mode (the common case, one node holds the profile): the active node writes each message to its
+ *   local sockets and acknowledges it once written. No extra broker work compared with a plain consumer.
+ * - Relay mode (several nodes hold it): the active node publishes each message to `switchboard.relay`
+ *   (mandatory, confirmed), whose bindings (one per node holding the profile) copy it to every such node's
+ *   own queue, and acknowledges the mailbox message only after RabbitMQ confirmed the copies. Each node
+ *   writes its copy to its sockets, then acknowledges it.
+ * - Switching: a node that joins a profile binds its queue, becomes a (waiting) consumer of the mailbox,
+ *   and puts a `hello` marker into the mailbox. The active node meets the marker in publish order and
+ *   relays from that message on, so the newcomer gets everything published after its join. A node that
+ *   leaves puts a `bye` marker; the active node then asks RabbitMQ for the mailbox's consumer count
+ *   (waiting consumers included) and, alone again, goes back to direct mode once its own relay copies
+ *   have come back (so nothing is overtaken). The count is also checked every few seconds while relaying,
+ *   which forgets nodes that crashed without a `bye`.
+ * - Node queues are durable with a stable name, not exclusive: when the connection drops, copies already
+ *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting.
+ *   A copy a node can no longer deliver (its last local socket of the profile left) goes back to the
+ *   mailbox if this node relayed it (it may have been the only holder), and is dropped if another node
+ *   relayed it (that node holds the profile and got its own copy). A new process finds a queue an earlier
+ *   run with the same NODE_ID left, gives back what it holds and deletes it; an abandoned queue expires
+ *   after `nodeQueueExpiresMs`.
  * - Relay copies are routed with the mailbox queue name as routing key, so "back to the mailbox" is a
  *   publish to the default exchange with that same key.
- * - Ordering: one mailbox, one active consumer, one publishing channel, one relay queue per node,
- *   consumed in order: per-profile publish order holds in steady state. A relay that fails is requeued
- *   in the mailbox, which can reorder it behind later messages (at-least-once over order on failure).
+ * - Ordering: one mailbox, one active consumer, one publishing channel, one queue per node consumed in
+ *   order: per-profile publish order holds in steady state. A relay that fails is requeued in the
+ *   mailbox, which can reorder it behind later messages (at least once over order, on failure only).
  * - Retention: mailbox arguments (max length with drop-head, TTL, expiry) and a dead-letter exchange.
  *   Dropped, expired and invalid messages land in `switchboard.dead_letter` for a person to inspect, and a
  *   copy in `switchboard.dead_letter.log`, which the nodes consume to log each one.
@@ -106,6 +131,8 @@ export class AmqpBroker implements NotificationBroker {
   private closing = false;
   private setupRun: Promise<void> = Promise.resolve();
   private reconnects = 0;
+  /** Whether this process has already dealt with a relay queue left by an earlier run. */
+  private resumedNodeQueue = false;
 
   constructor(private readonly options: AmqpBrokerOptions) {
     this.nodeQueue = nodeQueueName(options.nodeId);
@@ -167,7 +194,7 @@ export class AmqpBroker implements NotificationBroker {
   async subscribe(profile: ProfileId, onDelivery: DeliveryHandler): Promise<BrokerSubscription> {
     if (this.profiles.has(profile)) throw new Error(`profile ${profile} is already subscribed on this node`);
     const link = this.requireLink();
-    const state: ProfileState = { handler: onDelivery, consumerTag: undefined, link: undefined };
+    const state = newProfileState(onDelivery);
     this.profiles.set(profile, state);
     try {
       await this.attach(link, profile, state);
@@ -213,7 +240,10 @@ export class AmqpBroker implements NotificationBroker {
     // Stop being a mailbox consumer first, then stop the copies: in between, copies still arrive and, with
     // no local socket, go back to the mailbox.
     await this.detachConsumer(link, state);
-    await link.publisher.unbindQueue(this.nodeQueue, relayExchange, mailboxQueueName(this.options.queuePrefix, profile));
+    const queue = mailboxQueueName(this.options.queuePrefix, profile);
+    // Lets the active node stop relaying for this node at once instead of at its next consumer count.
+    await confirmPublish(link.publisher, '', queue, Buffer.alloc(0), { headers: { [markerHeader]: 'bye', [markerNodeHeader]: this.options.nodeId } }).catch(() => {});
+    await link.publisher.unbindQueue(this.nodeQueue, relayExchange, queue);
   }
 
   private async detachConsumer(link: Link, state: ProfileState): Promise<void> {
@@ -222,10 +252,17 @@ export class AmqpBroker implements NotificationBroker {
     if (tag && link.alive) await link.relay.cancel(tag);
   }
 
-  /** Binds this node's queue for the profile, then becomes a (single active) consumer of its mailbox. */
+  /**
+   * Binds this node's queue for the profile, becomes a (single active) consumer of its mailbox, and puts a
+   * hello marker in the mailbox. The marker reaches the active node in publish order: from it on, that node
+   * relays to this one, so every message published after this join reaches this node.
+   */
   private async attach(link: Link, profile: ProfileId, state: ProfileState): Promise<void> {
     const queue = mailboxQueueName(this.options.queuePrefix, profile);
-    await this.declareMailbox(link, queue, true);
+    const consumersBefore = await this.declareMailbox(link, queue, true);
+    state.peers.clear();
+    state.peersUnknown = consumersBefore !== 0;
+    state.inflight = 0;
     await link.publisher.bindQueue(this.nodeQueue, relayExchange, queue);
     const { consumerTag } = await link.relay.consume(queue, (msg) => this.onMailboxMessage(link, profile, state, msg));
     if (this.profiles.get(profile) !== state || !link.alive) {
@@ -235,6 +272,7 @@ export class AmqpBroker implements NotificationBroker {
     }
     state.consumerTag = consumerTag;
     state.link = link;
+    await confirmPublish(link.publisher, '', queue, Buffer.alloc(0), { headers: { [markerHeader]: 'hello', [markerNodeHeader]: this.options.nodeId } });
   }
 
   private onMailboxMessage(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage | null): void {
@@ -249,6 +287,12 @@ export class AmqpBroker implements NotificationBroker {
       }
       return;
     }
+    const marker = msg.properties.headers?.[markerHeader];
+    if (marker !== undefined) {
+      this.onMarker(link, profile, state, String(marker), String(msg.properties.headers?.[markerNodeHeader] ?? ''));
+      safely(() => link.relay.ack(msg));
+      return;
+    }
     const check = checkNotification(msg.content);
     if (!check.ok) {
       safely(() => link.relay.nack(msg, false, false));
@@ -256,8 +300,14 @@ export class AmqpBroker implements NotificationBroker {
       log.warn({ profileId: profile, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
       return;
     }
+    if (state.peers.size === 0 && !state.peersUnknown && state.inflight === 0) {
+      this.deliverDirectly(link, profile, state, msg);
+      return;
+    }
+    if (state.peersUnknown || state.peers.size > 0) this.checkPeers(link, profile, state, false);
+    state.inflight += 1;
     const relayId = `${this.options.nodeId}:${(this.relaySeq++).toString(36)}`;
-    const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId };
+    const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
     link.publisher.publish(
       relayExchange,
       msg.fields.routingKey || mailboxQueueName(this.options.queuePrefix, profile),
@@ -267,6 +317,7 @@ export class AmqpBroker implements NotificationBroker {
         const returned = link.returned.delete(relayId);
         if (!link.alive) return; // the mailbox message returns to the queue with the connection
         if (err || returned) {
+          state.inflight = Math.max(0, state.inflight - 1);
           if (returned) log.warn({ profileId: profile }, 'relay copy unroutable; requeued in the mailbox');
           safely(() => link.relay.nack(msg, false, true));
         } else {
@@ -274,6 +325,66 @@ export class AmqpBroker implements NotificationBroker {
         }
       },
     );
+  }
+
+  /**
+   * The profile's only node: deliver from the mailbox straight to the local sockets and acknowledge once
+   * written, with no relay hop (half the broker work). Used only while no other node holds the profile and
+   * no relay copy of this node is still on its way back, so the order is kept across the switch.
+   */
+  private deliverDirectly(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage): void {
+    this.options.metrics?.messagesReceived.inc();
+    let verdict: DeliveryVerdict | Promise<DeliveryVerdict>;
+    try {
+      verdict = state.handler(msg.content);
+    } catch (err) {
+      this.options.log.error({ profileId: profile, reason: errorText(err) }, 'delivery handler failed');
+      verdict = 'requeue';
+    }
+    const settle = (v: DeliveryVerdict) => {
+      if (!link.alive) return;
+      if (v === 'ack') safely(() => link.relay.ack(msg));
+      else safely(() => link.relay.nack(msg, false, v === 'requeue'));
+    };
+    if (typeof verdict === 'string') settle(verdict);
+    else verdict.then(settle, () => settle('requeue'));
+  }
+
+  private onMarker(link: Link, profile: ProfileId, state: ProfileState, marker: string, node: string): void {
+    if (node === this.options.nodeId) return;
+    if (marker === 'hello') {
+      state.hellos += 1;
+      state.peers.add(node);
+      this.options.log.debug({ profileId: profile, peer: node }, 'another node joined the profile; relaying');
+    } else if (marker === 'bye') {
+      state.peers.delete(node);
+      this.checkPeers(link, profile, state, true);
+    }
+  }
+
+  /**
+   * Asks RabbitMQ how many nodes consume the mailbox (waiting single-active consumers count too). Alone:
+   * forget peers that left without a word (a crash), so delivery can go direct again.
+   */
+  private checkPeers(link: Link, profile: ProfileId, state: ProfileState, now: boolean): void {
+    if (state.checkingPeers || (!now && Date.now() - state.lastPeerCheckAt < peerCheckIntervalMs)) return;
+    state.checkingPeers = true;
+    state.lastPeerCheckAt = Date.now();
+    const hellosBefore = state.hellos;
+    this.declareMailbox(link, mailboxQueueName(this.options.queuePrefix, profile), true)
+      .then((consumers) => {
+        if (state.hellos !== hellosBefore) return; // a node joined meanwhile: the count may predate it
+        if (consumers !== undefined && consumers <= 1) {
+          state.peers.clear();
+          state.peersUnknown = false;
+        } else if (consumers !== undefined && state.peers.size === 0 && !state.peersUnknown) {
+          state.peersUnknown = true;
+        }
+      })
+      .catch(() => {})
+      .finally(() => {
+        state.checkingPeers = false;
+      });
   }
 
   private onRelayCopy(link: Link, msg: ConsumeMessage | null): void {
@@ -286,6 +397,7 @@ export class AmqpBroker implements NotificationBroker {
     const queue = msg.fields.routingKey;
     const profile = queue.slice(this.options.queuePrefix.length) as ProfileId;
     const state = this.profiles.get(profile);
+    if (state && state.inflight > 0 && msg.properties.headers?.[markerNodeHeader] === this.options.nodeId) state.inflight -= 1;
     let verdict: DeliveryVerdict | Promise<DeliveryVerdict> = 'requeue';
     if (state) {
       try {
@@ -295,11 +407,11 @@ export class AmqpBroker implements NotificationBroker {
         verdict = 'requeue';
       }
     }
-    if (typeof verdict === 'string') this.settleCopy(link, msg, verdict, state === undefined);
-    else verdict.then((v) => this.settleCopy(link, msg, v, false), () => this.settleCopy(link, msg, 'requeue', false));
+    if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
+    else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
   }
 
-  private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict, notJoinedHere: boolean): void {
+  private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
     if (!link.alive) return; // unacknowledged: it stays in this node's durable queue
     if (verdict === 'ack') {
       safely(() => link.node.ack(msg));
@@ -310,16 +422,21 @@ export class AmqpBroker implements NotificationBroker {
       safely(() => link.node.nack(msg, false, false));
       return;
     }
-    const queue = msg.fields.routingKey;
-    if (notJoinedHere) {
-      // A binding left over (e.g. from before a restart with the same NODE_ID): drop it, or the copy would
-      // come straight back here from the mailbox.
-      link.publisher.unbindQueue(this.nodeQueue, relayExchange, queue).catch(() => {});
-    }
-    this.returnToMailbox(link, msg).then(
+    this.giveBack(link, msg).then(
       () => safely(() => link.node.ack(msg)),
       () => safely(() => link.node.nack(msg, false, true)),
     );
+  }
+
+  /**
+   * A copy nobody here can take any more (the profile's last local socket left). A copy another node
+   * relayed is dropped: that node holds the profile and got its own copy, so sending it back would
+   * deliver it twice. A copy this node relayed goes back to the mailbox, as this node may have been its
+   * only holder.
+   */
+  private async giveBack(link: Link, msg: Message): Promise<void> {
+    if (msg.properties.headers?.[markerNodeHeader] !== this.options.nodeId) return;
+    await this.returnToMailbox(link, msg);
   }
 
   private async returnToMailbox(link: Link, msg: Message): Promise<void> {
@@ -327,6 +444,7 @@ export class AmqpBroker implements NotificationBroker {
     await this.declareMailbox(link, queue);
     const headers = { ...(msg.properties.headers ?? {}) };
     delete headers[relayHeader];
+    delete headers[markerNodeHeader];
     await confirmPublish(link.publisher, '', queue, msg.content, {
       persistent: msg.properties.deliveryMode === 2,
       headers,
@@ -384,6 +502,12 @@ export class AmqpBroker implements NotificationBroker {
       const logQueue = deadLetterLogQueueName(deadLetterQueue);
       await publisher.assertQueue(logQueue, { durable: true, arguments: { 'x-max-length': deadLetterLogLimit, 'x-overflow': 'drop-head' } });
       await publisher.bindQueue(logQueue, deadLetterExchange, '');
+      if (!this.resumedNodeQueue) {
+        // A queue of the same name left by an earlier process with this NODE_ID: give back what it holds
+        // and delete it, which also drops bindings of profiles this process does not hold.
+        await this.discardEarlierNodeQueue(link);
+        this.resumedNodeQueue = true;
+      }
       await publisher.assertQueue(this.nodeQueue, { durable: true, arguments: nodeQueueArguments(this.options.nodeQueueExpiresMs) });
 
       await relay.prefetch(prefetch);
@@ -429,6 +553,25 @@ export class AmqpBroker implements NotificationBroker {
     if (!this.closing) this.setState('down');
   }
 
+  private async discardEarlierNodeQueue(link: Link): Promise<void> {
+    const probe = await link.model.createChannel();
+    probe.on('error', () => {});
+    const exists = await probe.checkQueue(this.nodeQueue).then(
+      () => true,
+      () => false,
+    );
+    if (exists) await probe.close().catch(() => {});
+    if (!exists) return;
+    let given = 0;
+    for (let msg = await link.node.get(this.nodeQueue); msg !== false && given < 1_000_000; msg = await link.node.get(this.nodeQueue)) {
+      await this.giveBack(link, msg);
+      link.node.ack(msg);
+      given += 1;
+    }
+    await link.publisher.deleteQueue(this.nodeQueue);
+    this.options.log.info({ queue: this.nodeQueue, messages: given }, 'relay queue of an earlier run handed back and deleted');
+  }
+
   private async drainNodeQueue(link: Link): Promise<void> {
     // Stop the consumers and put what they hold back in the queue, then give every copy still queued
     // for this node back to its mailbox, and delete the queue.
@@ -438,15 +581,16 @@ export class AmqpBroker implements NotificationBroker {
     for (let i = 0; i < 100_000; i += 1) {
       const msg = await link.node.get(this.nodeQueue, { noAck: false });
       if (msg === false) break;
-      await this.returnToMailbox(link, msg);
+      await this.giveBack(link, msg);
       link.node.ack(msg);
     }
     await link.publisher.deleteQueue(this.nodeQueue, { ifEmpty: true });
   }
 
-  private async declareMailbox(link: Link, queue: string, force = false): Promise<void> {
+  /** Declares a mailbox (cached unless forced); resolves with its consumer count when it was declared. */
+  private async declareMailbox(link: Link, queue: string, force = false): Promise<number | undefined> {
     const last = this.declaredAt.get(queue);
-    if (!force && last !== undefined && Date.now() - last < mailboxDeclareCacheMs) return;
+    if (!force && last !== undefined && Date.now() - last < mailboxDeclareCacheMs) return undefined;
     if (!link.declarer) {
       link.declarer = link.model.createChannel().then((channel) => {
         channel.on('error', () => {});
@@ -457,8 +601,12 @@ export class AmqpBroker implements NotificationBroker {
       });
     }
     const channel = await link.declarer;
+    let consumers: number;
     try {
-      await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(this.options.retention, this.options.deadLetterQueue) });
+      ({ consumerCount: consumers } = await channel.assertQueue(queue, {
+        durable: true,
+        arguments: mailboxQueueArguments(this.options.retention, this.options.deadLetterQueue),
+      }));
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === 406) {
@@ -470,6 +618,7 @@ export class AmqpBroker implements NotificationBroker {
       throw err;
     }
     this.declaredAt.set(queue, Date.now());
+    return consumers;
   }
 
   private requireLink(): Link {
@@ -514,4 +663,8 @@ function safely(fn: () => void): void {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function newProfileState(handler: DeliveryHandler): ProfileState {
+  return { handler, consumerTag: undefined, link: undefined, peers: new Set(), peersUnknown: true, inflight: 0, lastPeerCheckAt: 0, checkingPeers: false, hellos: 0 };
 }
