@@ -26,6 +26,8 @@ import { registerControlRest } from './http/control-rest.js';
 import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { installErrorHandling } from './http/errors.js';
+import { registerAdminStats } from './http/admin-stats.js';
+import { registerConsoleFiles } from './http/console-files.js';
 import { registerHealth } from './http/health.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerNotifyPublish } from './http/notify-publish.js';
@@ -165,6 +167,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
     }),
   );
+
+  registerAdminStats(http, { credentials, nodeId, sockets: () => sockets.counts(), profiles: () => hub.snapshot(), backends: () => backends });
+  registerConsoleFiles(http, { log: log.child({ component: 'console' }) });
 
   trackBackendState(broker, metrics);
   trackBackendState(store, metrics);

@@ -1,0 +1,121 @@
+import { type CommandStatusEvent, type DataDownloadEvent, NotificationClient, type NotificationMessage } from '../../sdk/src/index.js';
+import { errorText, h, panel } from './dom.js';
+import { api, apiKey, gatewayWs } from './settings.js';
+
+const commandLabels = { 1: 'pending', 2: 'success', 3: 'failed' } as const;
+
+const templates: Record<string, (id: string) => unknown> = {
+  'command pending': (id) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: 1, body: 'Command accepted' } }),
+  'command success': (id) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: 2, body: 'Command completed successfully' } }),
+  'command failed': (id) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: 3, body: 'Command failed: storage unavailable' } }),
+  'download link': (id) => ({
+    data: { type: 'X-DPT-CAB-REQUEST-ID', id, data_context: 'data-token-context', output_type: 1, body: 'https://download.example/path?auth=token' },
+  }),
+};
+
+/** Join a profile channel with a token and watch its messages live; publish a test message with the API key. */
+export function notifyPanel(): HTMLElement {
+  let client: NotificationClient | undefined;
+  const status = h('span', { class: 'badge', 'data-testid': 'notify-status' }, 'not connected');
+  const channel = h('span', { 'data-testid': 'notify-channel' });
+  const token = h('input', { 'data-testid': 'notify-token', placeholder: 'authorization token, e.g. demo-token-alice', size: 34 });
+  const feedback = h('span', { class: 'feedback', 'data-testid': 'notify-feedback' });
+  const messages = h('ol', { class: 'messages', 'data-testid': 'notify-messages' });
+  const rows = new Map<string, HTMLElement>();
+
+  const ensureClient = () => {
+    if (client) return client;
+    const c = new NotificationClient({ url: `${gatewayWs}/` });
+    c.onStatus((e) => {
+      status.textContent = e.status;
+      status.className = `badge ${e.status}`;
+    });
+    c.on('joined', ({ channelId }) => (channel.textContent = `joined ${channelId}`));
+    c.on('expired', () => (channel.textContent = 'token expired: channel left'));
+    c.on('commandStatus', (e) => commandRow(e));
+    c.on('dataDownload', (e) => downloadRow(e));
+    c.on('message', (m, raw) => {
+      if (m.data.type !== 'X-DPT-CAB-ID' && m.data.type !== 'X-DPT-CAB-REQUEST-ID') otherRow(m, raw);
+    });
+    c.on('error', (err) => (feedback.textContent = errorText(err)));
+    return (client = c);
+  };
+
+  const row = (key: string, ...children: Array<Node | string>) => {
+    let li = rows.get(key);
+    if (!li) {
+      li = h('li', { 'data-testid': 'notify-message' });
+      rows.set(key, li);
+      messages.prepend(li);
+    }
+    li.replaceChildren(h('time', {}, new Date().toLocaleTimeString()), ...children);
+    return li;
+  };
+  const commandRow = (e: CommandStatusEvent) => {
+    const label = commandLabels[e.status];
+    const li = row(`cmd:${e.commandId}`, h('span', { class: `badge ${label}`, 'data-testid': 'command-status' }, label), h('code', {}, e.commandId), ' ', e.body);
+    li.dataset.id = e.commandId;
+  };
+  const downloadRow = (e: DataDownloadEvent) => {
+    const content = e.outputType === 1 ? h('a', { href: e.body, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'download-link' }, e.body) : e.body;
+    const li = row(`dl:${e.requestId}`, h('span', { class: 'badge download' }, e.outputType === 1 ? 'download' : 'status'), h('code', {}, e.requestId), ' ', content);
+    li.dataset.id = e.requestId;
+  };
+  const otherRow = (m: NotificationMessage, raw: string) => {
+    const li = row(`other:${m.data.type}:${m.data.id}:${raw.length}:${Math.random()}`, h('span', { class: 'badge' }, m.data.type), h('code', {}, raw));
+    li.dataset.id = m.data.id;
+  };
+
+  const join = async () => {
+    feedback.textContent = '';
+    try {
+      const c = ensureClient();
+      if (c.channelId) await c.leave();
+      const { channelId } = await c.join(token.value.trim());
+      channel.textContent = `joined ${channelId}`;
+      profile.value ||= channelId;
+    } catch (err) {
+      feedback.textContent = errorText(err);
+    }
+  };
+  const leave = async () => {
+    try {
+      await client?.leave();
+      channel.textContent = 'left';
+    } catch (err) {
+      feedback.textContent = errorText(err);
+    }
+  };
+
+  // Publish a test message.
+  const profile = h('input', { 'data-testid': 'publish-profile', placeholder: 'profile id, e.g. alice', size: 16 });
+  const template = h('select', { 'data-testid': 'publish-template' }, ...Object.keys(templates).map((name) => h('option', { value: name }, name)));
+  const body = h('textarea', { 'data-testid': 'publish-body', rows: 4, spellcheck: false });
+  const fill = () => (body.value = JSON.stringify(templates[template.value]!(crypto.randomUUID()), null, 1));
+  template.addEventListener('change', fill);
+  fill();
+  const published = h('span', { class: 'feedback', 'data-testid': 'publish-result' });
+  const publish = async () => {
+    published.textContent = '';
+    try {
+      JSON.parse(body.value);
+      await api(`/api/notify/v1/profiles/${encodeURIComponent(profile.value.trim())}/messages`, { method: 'POST', body: body.value });
+      published.textContent = `published to ${profile.value.trim()}`;
+      if (!apiKey()) published.textContent += ' (no API key set)';
+    } catch (err) {
+      published.textContent = errorText(err);
+    }
+  };
+
+  return panel(
+    'Notification channel',
+    'notify-panel',
+    h('div', { class: 'row' }, token, h('button', { onclick: () => void join(), 'data-testid': 'notify-join' }, 'Join'), h('button', { onclick: () => void leave(), 'data-testid': 'notify-leave' }, 'Leave'), status, channel),
+    feedback,
+    h('h3', {}, 'Publish a test message (needs a key with the publish right)'),
+    h('div', { class: 'row' }, profile, template, h('button', { onclick: () => void publish(), 'data-testid': 'publish-send' }, 'Publish'), published),
+    body,
+    h('h3', {}, 'Messages'),
+    messages,
+  );
+}

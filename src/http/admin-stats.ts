@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import type { BackendHealth } from '../core/backend-state.js';
+import { clearanceRank, type CredentialStore } from '../core/credentials.js';
+import { requireApiKey } from './api-key.js';
+import { httpError } from './errors.js';
+
+export interface AdminStatsDeps {
+  credentials: CredentialStore;
+  nodeId: string;
+  /** Open sockets per channel on this node. */
+  sockets: () => Record<string, number>;
+  /** Profiles joined on this node with their local socket counts. */
+  profiles: () => ReadonlyArray<{ profileId: string; sockets: number }>;
+  backends: () => readonly BackendHealth[];
+}
+
+/**
+ * GET /api/admin/v1/stats: this node's connection counts and joined profiles, for the console. Needs an API
+ * key (X-API-Key or Authorization: Bearer) with admin clearance. Per node: behind a load balancer each node
+ * answers for itself.
+ */
+export function registerAdminStats(app: FastifyInstance, deps: AdminStatsDeps): void {
+  app.get('/api/admin/v1/stats', async (req) => {
+    const principal = requireApiKey(req, deps.credentials);
+    if (clearanceRank[principal.clearance] < clearanceRank.admin) throw httpError(403, 'this API key does not have admin clearance');
+    const profiles = [...deps.profiles()].sort((a, b) => a.profileId.localeCompare(b.profileId));
+    return {
+      node: deps.nodeId,
+      sockets: deps.sockets(),
+      profiles,
+      backends: Object.fromEntries(deps.backends().map((b) => [b.name, { kind: b.kind, state: b.state() }])),
+    };
+  });
+}
