@@ -1,11 +1,11 @@
+import { after } from 'node:test';
 import { RedisStatusStore } from '../../src/backends/redis/redis-status-store.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { uniqueId } from '../helpers/gateway.js';
+import { deleteKeysWithPrefix, redisUrl } from '../helpers/redis.js';
 import { statusStoreContract } from './status-store.contract.js';
 
-export const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const keyPrefix = `${uniqueId('test')}:`;
+after(() => deleteKeysWithPrefix(keyPrefix));
 
-statusStoreContract('redis', () => {
-  const keyPrefix = `${uniqueId('test')}:`;
-  return { create: () => new RedisStatusStore({ url: redisUrl, keyPrefix, log: silentLogger }), shared: true };
-});
+statusStoreContract('redis', () => ({ create: () => new RedisStatusStore({ url: redisUrl, keyPrefix, log: silentLogger }), shared: true }));
