@@ -6,6 +6,7 @@ import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { moduleId } from '../../src/core/ids.js';
 import { defineDriver, method } from '../../src/drivers/driver-api.js';
 import { demoControl, startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { connectControl } from '../helpers/control-gateway.js';
 import { TestClient, join } from '../helpers/ws-client.js';
 
 const caller: Principal = { id: 'test', kind: 'api-key', clearance: 'admin', canPublish: false, systems: ['*'], zones: [], scopes: ['control'] };
@@ -86,5 +87,23 @@ describe('a faulty driver never takes the gateway down', () => {
     assert.equal(joined.status, 200);
     await client.close();
     assert.deepEqual(await gw.gateway.drivers.exec(moduleId('mod-display-1'), 'input', ['hdmi2'], caller), { value: 'hdmi2', code: 200 });
+  });
+
+  it('over the control channel: error 3 for the raising method, then the socket and the gateway carry on', async () => {
+    const control = await connectControl(gw);
+    try {
+      assert.equal(
+        await control.request({ id: 1, cmd: 'exec', sys: 'sys-faulty', mod: 'Faulty', name: 'sync', args: [] }).then(JSON.stringify),
+        '{"id":1,"type":"error","msg":"module raised: sync failure (TypeError)","error_code":3,"code":500}',
+      );
+      assert.equal(
+        await control.request({ id: 2, cmd: 'exec', sys: 'sys-faulty', mod: 'Faulty', name: 'rejects', args: [] }).then(JSON.stringify),
+        '{"id":2,"type":"error","msg":"module raised: async failure (RangeError)","error_code":3,"code":500}',
+      );
+      const ok = await control.request({ id: 3, cmd: 'exec', sys: 'sys-demo', mod: 'Display', name: 'power', args: [true] });
+      assert.deepEqual([ok.id, ok.type, ok.value], [3, 'success', true]);
+    } finally {
+      await control.close();
+    }
   });
 });
