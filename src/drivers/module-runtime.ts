@@ -164,6 +164,8 @@ export class ModuleRuntime implements DriverHost {
     this.modules.set(module, instance);
     try {
       await this.guarded(instance, 'load', () => instance.load());
+      // Initial values are stored before the gateway serves, so a first read or bind sees them.
+      await instance.flush();
       instance.emit('info', `loaded (driver ${record.driver})`);
     } catch (err) {
       // The gateway runs on without it: exec answers "not running", the log says why.
