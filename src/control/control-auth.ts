@@ -24,8 +24,15 @@ export interface CredentialCarrier {
  */
 export async function authenticateControl(carrier: CredentialCarrier, deps: ControlAuthDeps): Promise<Principal> {
   const principal = await identify(carrier, deps);
-  if (!hasControlScope(principal.scopes)) throw new GatewayError('forbidden', 'credential lacks the control or public scope');
+  if (!hasControlScope(principal.scopes)) throw new ScopeRefusal(principal.id);
   return principal;
+}
+
+/** A valid credential without the control scope: 403, logged with the credential's id. */
+export class ScopeRefusal extends GatewayError {
+  constructor(readonly credentialId: string) {
+    super('forbidden', 'credential lacks the control or public scope');
+  }
 }
 
 async function identify({ headers, query }: CredentialCarrier, deps: ControlAuthDeps): Promise<Principal> {

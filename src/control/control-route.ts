@@ -7,7 +7,7 @@ import type { StatusStore } from '../core/status-store.js';
 import type { SystemDirectory } from '../core/system-directory.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpgradeRefusal, UpgradeRoute } from '../transport/websocket-gateway.js';
-import { authenticateControl, type ControlAuthDeps } from './control-auth.js';
+import { authenticateControl, type ControlAuthDeps, ScopeRefusal } from './control-auth.js';
 import { ControlSession, type ControlSessionOptions } from './control-session.js';
 
 export const controlPath = '/api/engine/v2/systems/control';
@@ -42,7 +42,10 @@ export function createControlRoute(deps: ControlRouteDeps): UpgradeRoute<Princip
       } catch (err) {
         const refusal = refusalFor(err);
         if (refusal.status >= 500) deps.log.error({ err, remote }, 'control authentication failed');
-        else deps.log.warn({ status: refusal.status, reason: refusal.body.error, remote }, 'control connection refused');
+        else {
+          const credential = err instanceof ScopeRefusal ? err.credentialId : undefined;
+          deps.log.warn({ status: refusal.status, reason: refusal.body.error, remote, ...(credential && { credential }) }, 'control connection refused');
+        }
         return { refusal };
       }
     },

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { canReachSystem, hasClearance, isProtectedName } from '../control/access.js';
-import { authenticateControl, type ControlAuthDeps } from '../control/control-auth.js';
+import { authenticateControl, type ControlAuthDeps, ScopeRefusal } from '../control/control-auth.js';
 import { parseModuleSlug, reachableSystem, resolveModule } from '../control/targets.js';
 import type { Principal } from '../core/credentials.js';
 import type { DriverHost } from '../core/driver-host.js';
@@ -232,7 +232,7 @@ function withTimeout<T>(pending: Promise<T>, timeoutMs: number, method: string):
 
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
   const path = pathOf(req.url);
-  const credential = req.controlPrincipal?.id;
+  const credential = req.controlPrincipal?.id ?? (err instanceof ScopeRefusal ? err.credentialId : undefined);
   if (isGatewayError(err)) {
     const status = controlHttpStatusByCode[err.code];
     if (status === 401 || status === 403) log.warn({ status, method: req.method, path, credential, remote: req.ip, reason: err.message }, 'control REST refused');

@@ -86,6 +86,10 @@ describe('control channel over real sockets', () => {
       assert.deepEqual(await refusal(url, { Authorization: 'Bearer abc.def.ghi' }), { status: 401, body: { error: 'invalid token' } });
       const noScope = await sign({ sub: 'guest', scope: ['guest'], u: { p: 0 } });
       assert.equal((await refusal(`${url}?bearer_token=${noScope}`)).status, 403);
+      const logged = logs.records.find((r) => r.msg === 'control connection refused' && r.fields.status === 403);
+      assert.equal(logged?.fields.credential, 'guest');
+      assert.equal(logged?.fields.remote, '127.0.0.1');
+      assert.doesNotMatch(JSON.stringify(logs.records), new RegExp(noScope.split('.')[2]!));
     });
 
     it('answers a plain GET with 426', async () => {

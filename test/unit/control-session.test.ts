@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ControlSession } from '../../src/control/control-session.js';
 import type { Principal } from '../../src/core/credentials.js';
+import { GatewayError } from '../../src/core/errors.js';
 import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
@@ -149,6 +150,27 @@ describe('ControlSession', () => {
     assert.equal(await connection.next(), '{"id":11,"type":"success"}');
     host.emit('m-d1', 'after ignore');
     assert.deepEqual(connection.unread(), []);
+  });
+
+  it('answers 7 when the status store is unavailable, without a stack', async () => {
+    const { connection, store, send } = setup();
+    store.watch = async () => {
+      throw new GatewayError('unavailable', 'status store unavailable');
+    };
+    store.get = async () => {
+      throw new TypeError('socket hang up at /app/node_modules/ioredis/x.js:1');
+    };
+    send(bind(1));
+    assert.equal(await connection.next(), '{"id":1,"type":"error","msg":"status store unavailable","error_code":7,"code":500}');
+  });
+
+  it('answers 7 with a generic message for an unexpected failure', async () => {
+    const { connection, store, send } = setup();
+    store.watch = async () => {
+      throw new TypeError('socket hang up at /app/node_modules/ioredis/x.js:1');
+    };
+    send(bind(1));
+    assert.equal(await connection.next(), '{"id":1,"type":"error","msg":"unexpected failure","error_code":7,"code":500}');
   });
 
   it('releases watches and debug streams on close', async () => {
