@@ -18,6 +18,8 @@ export interface TsClientObservations {
   execResult: unknown;
   notified: unknown;
   volumeError: unknown;
+  /** `querySystems()` over REST: X-Total-Count and the ids. */
+  systems: { total: number; ids: string[] };
 }
 
 class MemoryStorage {
@@ -71,6 +73,9 @@ interface TsClient {
     binding<T>(name: string): { listen(): { subscribe(next: (v: T) => void): unknown }; bind(): () => void };
     execute<T = unknown>(method: string, args?: unknown[]): Promise<T>;
   };
+  querySystems(params?: Record<string, unknown>): {
+    subscribe(o: { next: (v: { total: number; data: Array<{ id: string }> }) => void; error: (e: unknown) => void }): unknown;
+  };
 }
 const client = (await import(spec)) as TsClient;
 
@@ -118,7 +123,11 @@ try {
   } catch (err) {
     volumeError = err;
   }
-  const observations: TsClientObservations = { initial, execResult, notified, volumeError };
+  const page = await new Promise<{ total: number; data: Array<{ id: string }> }>((resolve, reject) =>
+    client.querySystems().subscribe({ next: resolve, error: reject }),
+  );
+  const systems = { total: page.total, ids: page.data.map((s) => s.id) };
+  const observations: TsClientObservations = { initial, execResult, notified, volumeError, systems };
   parentPort!.postMessage({ ok: true, observations });
 } catch (err) {
   parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : JSON.stringify(err) });

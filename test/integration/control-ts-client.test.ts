@@ -15,6 +15,8 @@ describe('@placeos/ts-client against the control channel', () => {
   after(() => gw.close());
 
   const expectScenario = (seen: Awaited<ReturnType<typeof runTsClient>>) => {
+    const configured = gw.gateway.directory.systems().map((s) => s.id);
+    assert.deepEqual(seen.systems, { total: configured.length, ids: configured }, 'querySystems() over REST');
     assert.equal(seen.initial, false, 'the current value of Display_1.power');
     assert.equal(seen.execResult, true, 'power(true) returns the new value');
     assert.equal(seen.notified, true, 'the notify of the change');
