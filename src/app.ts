@@ -89,7 +89,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         log: brokerLog,
         metrics,
       })
-    : new MemoryBroker(config.notify.retention, clock, brokerLog, metrics);
+    : new MemoryBroker(config.notify.retention, clock, brokerLog, metrics, config.notify.prefetch);
   const verifier = new CachingTokenVerifier(createTokenVerifier(config.tokens, options.configFile, log.child({ component: 'tokens' })), {
     ttlMs: config.notify.tokenCacheMs,
     maxEntries: config.notify.tokenCacheMaxEntries,

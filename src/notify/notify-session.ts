@@ -14,7 +14,7 @@ import {
   type NotifyRequest,
   parseNotifyRequest,
 } from '../protocol/notify.js';
-import type { ProfileHub, ProfileSubscriber } from './profile-hub.js';
+import type { ProfileHub, ProfileSubscriber, WriteCallback } from './profile-hub.js';
 import { RateLimiter } from './rate-limiter.js';
 
 export interface NotifySessionOptions {
@@ -55,7 +55,7 @@ export const joinDeadlineCloseCode = 1008;
  */
 export class NotifySession implements Session, ProfileSubscriber {
   private joined: Joined | undefined;
-  private pendingJoinReply: Buffer[] | undefined;
+  private pendingJoinReply: Array<{ body: Buffer; onWritten: WriteCallback }> | undefined;
   private cancelJoinDeadline: (() => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -97,18 +97,32 @@ export class NotifySession implements Session, ProfileSubscriber {
   onClose(): void {
     this.closed = true;
     this.cancelJoinDeadline?.();
+    this.failHeld();
     if (this.joined) this.leaveChannel('closed');
   }
 
-  deliver(body: Buffer): void {
-    if (this.pendingJoinReply) this.pendingJoinReply.push(body);
-    else this.write(body);
+  deliver(body: Buffer, onWritten: WriteCallback): boolean {
+    if (this.closed) return false;
+    if (this.pendingJoinReply) {
+      this.pendingJoinReply.push({ body, onWritten });
+      return true;
+    }
+    return this.write(body, onWritten);
   }
 
-  private write(body: Buffer): void {
-    if (!this.deps.connection.isOpen) return;
-    this.deps.connection.send(body);
+  private write(body: Buffer, onWritten: WriteCallback): boolean {
+    if (!this.deps.connection.send(body, onWritten)) return false;
     this.deps.metrics.messagesWritten.inc();
+    return true;
+  }
+
+  /** Messages held for the join reply that will never be written: the broker keeps them. */
+  private failHeld(): void {
+    const held = this.pendingJoinReply;
+    this.pendingJoinReply = undefined;
+    if (!held) return;
+    const gone = new Error('socket closed before the join completed');
+    for (const { onWritten } of held) onWritten(gone);
   }
 
   private async handle(request: NotifyRequest): Promise<void> {
@@ -145,10 +159,11 @@ export class NotifySession implements Session, ProfileSubscriber {
     try {
       await this.deps.hub.join(grant.profileId, this);
     } catch (err) {
-      this.pendingJoinReply = undefined;
+      this.failHeld();
       throw isGatewayError(err) ? err : new GatewayError('unavailable', 'The message broker is unavailable; try again.', { cause: err });
     }
     if (this.closed) {
+      this.failHeld();
       this.deps.hub.leave(grant.profileId, this);
       return;
     }
@@ -158,9 +173,11 @@ export class NotifySession implements Session, ProfileSubscriber {
     this.deps.metrics.joins.inc();
     this.log.info({ profileId: grant.profileId }, 'joined');
     this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
-    const held = this.pendingJoinReply;
+    const held = this.pendingJoinReply ?? [];
     this.pendingJoinReply = undefined;
-    for (const body of held) this.write(body);
+    for (const { body, onWritten } of held) {
+      if (!this.write(body, onWritten)) onWritten(new Error('socket closed before the join completed'));
+    }
   }
 
   private async leave(request: NotifyRequest): Promise<void> {

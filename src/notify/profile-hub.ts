@@ -3,9 +3,16 @@ import type { Logger } from '../core/logger.js';
 import type { BrokerSubscription, DeliveryVerdict, NotificationBroker } from '../core/notification-broker.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
+/** Called once per accepted message: no error once its bytes were written out, an error if the socket died first. */
+export type WriteCallback = (err?: Error | null) => void;
+
 /** A local socket joined to a profile, as the hub sees it. */
 export interface ProfileSubscriber {
-  deliver(body: Buffer): void;
+  /**
+   * Writes (or holds, until the join reply went out) one message. Returns false when the socket is gone
+   * for good; `onWritten` is then never called. Otherwise `onWritten` is called exactly once, later.
+   */
+  deliver(body: Buffer, onWritten: WriteCallback): boolean;
 }
 
 interface ProfileEntry {
@@ -35,7 +42,7 @@ export class ProfileHub {
     if (!entry) {
       const subscribers = new Set<ProfileSubscriber>();
       const previous = this.unsubscribing.get(profile) ?? Promise.resolve();
-      const live = previous.then(() => this.broker.subscribe(profile, (body) => this.deliver(subscribers, body)));
+      const live = previous.then(() => this.broker.subscribe(profile, (body) => this.deliver(profile, subscribers, body)));
       entry = { subscribers, live };
       this.entries.set(profile, entry);
       const created = entry;
@@ -75,12 +82,57 @@ export class ProfileHub {
     await Promise.all([...this.unsubscribing.values()]);
   }
 
-  private deliver(subscribers: Set<ProfileSubscriber>, body: Buffer): DeliveryVerdict {
+  /**
+   * Hands a message to every local socket of the profile. The verdict settles `ack` as soon as one socket
+   * wrote it out (the fastest socket drives the broker's window; a slower one's buffer grows until the
+   * transport closes it as a slow consumer), `requeue` when every socket died first (the broker keeps it for
+   * the next join). Sockets found gone are dropped here, so a dead socket cannot bounce messages back to the
+   * broker until its close event arrives.
+   */
+  private deliver(profile: ProfileId, subscribers: Set<ProfileSubscriber>, body: Buffer): DeliveryVerdict | Promise<DeliveryVerdict> {
     if (subscribers.size === 0) return 'requeue';
-    const startedAt = performance.now();
-    for (const subscriber of subscribers) subscriber.deliver(body);
-    this.metrics?.deliveryLatency.observe((performance.now() - startedAt) / 1000);
-    return 'ack';
+    const delivery = new PendingDelivery(performance.now(), this.metrics);
+    let gone: ProfileSubscriber[] | undefined;
+    for (const subscriber of subscribers) {
+      if (subscriber.deliver(body, delivery.onWritten)) delivery.pending += 1;
+      else (gone ??= []).push(subscriber);
+    }
+    if (gone) for (const subscriber of gone) this.leave(profile, subscriber);
+    if (delivery.pending === 0) return 'requeue';
+    return new Promise<DeliveryVerdict>((resolve) => delivery.settle(resolve));
+  }
+}
+
+/** One message on its way to a profile's local sockets. Write callbacks are always asynchronous. */
+class PendingDelivery {
+  pending = 0;
+  private verdict: DeliveryVerdict | undefined;
+  private resolve: ((verdict: DeliveryVerdict) => void) | undefined;
+
+  constructor(
+    private readonly startedAt: number,
+    private readonly metrics: GatewayMetrics | undefined,
+  ) {}
+
+  readonly onWritten: WriteCallback = (err) => {
+    this.pending -= 1;
+    if (this.verdict) return;
+    if (!err) {
+      this.metrics?.deliveryLatency.observe((performance.now() - this.startedAt) / 1000);
+      this.decide('ack');
+    } else if (this.pending === 0) {
+      this.decide('requeue');
+    }
+  };
+
+  settle(resolve: (verdict: DeliveryVerdict) => void): void {
+    this.resolve = resolve;
+    if (this.verdict) resolve(this.verdict);
+  }
+
+  private decide(verdict: DeliveryVerdict): void {
+    this.verdict = verdict;
+    this.resolve?.(verdict);
   }
 }
 

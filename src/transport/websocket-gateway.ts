@@ -34,6 +34,9 @@ export interface WebSocketGatewayOptions {
 /** Close code for a socket whose unsent buffer passed the high-water mark (documented in README). */
 export const slowConsumerCloseCode = 4008;
 export const shuttingDownCloseCode = 1001;
+/** How long a slow consumer has to read its backlog and the close frame before its socket is destroyed. */
+const slowConsumerGraceMs = 1_000;
+const textFrame = { binary: false } as const;
 
 const statusText: Record<number, string> = {
   400: 'Bad Request',
@@ -135,6 +138,14 @@ export class WebSocketGateway {
     metrics.socketsOpen.inc({ channel: route.channel });
     log.info({ conn: id, channel: route.channel, remote: remoteAddress }, 'connected');
 
+    // The peer does not read: stop writing, tell it why (queued behind its unread bytes), and cut it off if
+    // it does not drain in time. Frames still queued fail, so their messages go back to the broker.
+    const closeSlowConsumer = () => {
+      metrics.backpressureCloses.inc();
+      log.warn({ conn: id, bufferedBytes: ws.bufferedAmount, maxBufferedBytes }, 'slow consumer: closing');
+      ws.close(slowConsumerCloseCode, 'slow consumer');
+      setTimeout(() => ws.terminate(), slowConsumerGraceMs).unref();
+    };
     const connection: Connection = {
       id,
       remoteAddress,
@@ -144,16 +155,11 @@ export class WebSocketGateway {
       get isOpen() {
         return ws.readyState === WebSocket.OPEN;
       },
-      send(data) {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        ws.send(data, { binary: false });
-        if (ws.bufferedAmount > maxBufferedBytes) {
-          metrics.backpressureCloses.inc();
-          log.warn({ conn: id, bufferedBytes: ws.bufferedAmount }, 'slow consumer: closing');
-          ws.close(slowConsumerCloseCode, 'slow consumer');
-          // A client that does not read will not complete the close handshake either.
-          setTimeout(() => ws.terminate(), 1_000).unref();
-        }
+      send(data, onWritten) {
+        if (ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(data, textFrame, onWritten);
+        if (ws.bufferedAmount > maxBufferedBytes) closeSlowConsumer();
+        return true;
       },
       close(code, reason) {
         ws.close(code, reason);

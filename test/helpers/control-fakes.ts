@@ -20,9 +20,12 @@ export class FakeConnection implements Connection {
   private cursor = 0;
   private waiters: Array<() => void> = [];
 
-  send(data: string | Buffer): void {
+  send(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
+    if (!this.isOpen) return false;
     this.frames.push(String(data));
     for (const w of this.waiters.splice(0)) w();
+    if (onWritten) setImmediate(onWritten);
+    return true;
   }
 
   close(): void {

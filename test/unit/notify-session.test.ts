@@ -20,8 +20,11 @@ class FakeConnection implements Connection {
   get isOpen() {
     return this.closedWith === undefined;
   }
-  send(data: string | Buffer) {
+  send(data: string | Buffer, onWritten?: (err?: Error | null) => void) {
+    if (!this.isOpen) return false;
     this.sent.push(data.toString());
+    if (onWritten) setImmediate(onWritten);
+    return true;
   }
   close(code: number) {
     this.closedWith = code;

@@ -2,7 +2,7 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { Clock } from '../../core/clock.js';
 import type { ProfileId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import type { BrokerSubscription, DeliveryHandler, NotificationBroker } from '../../core/notification-broker.js';
+import type { BrokerSubscription, DeliveryHandler, DeliveryVerdict, NotificationBroker } from '../../core/notification-broker.js';
 import type { RetentionConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
@@ -10,12 +10,16 @@ import { checkNotification } from '../../protocol/notify.js';
 interface Waiting {
   body: Buffer;
   publishedAt: number;
+  /** Publish order, so a message handed back (requeued late) goes back to its place. */
+  seq: number;
 }
 
 interface Mailbox {
   messages: Waiting[];
   handler: DeliveryHandler | undefined;
   draining: boolean;
+  /** Handed to the handler, verdict not settled yet: at most `prefetch`, like RabbitMQ's unacked window. */
+  inFlight: number;
   lastUsedAt: number;
 }
 
@@ -40,12 +44,15 @@ export class MemoryBroker implements NotificationBroker {
   private readonly dead: DeadLetter[] = [];
   private cancelSweep: (() => void) | undefined;
   private running = false;
+  private nextSeq = 0;
 
   constructor(
     private readonly retention: RetentionConfig,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly metrics?: GatewayMetrics,
+    /** Unsettled deliveries per profile (config notify.prefetch): bounds what sits in socket buffers. */
+    private readonly prefetch = 500,
   ) {}
 
   state(): BackendState {
@@ -86,7 +93,7 @@ export class MemoryBroker implements NotificationBroker {
   async publish(profile: ProfileId, body: Buffer): Promise<void> {
     if (!this.running) throw new Error('memory broker is not running');
     const mailbox = this.mailbox(profile);
-    mailbox.messages.push({ body, publishedAt: this.clock.now() });
+    mailbox.messages.push({ body, publishedAt: this.clock.now(), seq: this.nextSeq++ });
     if (mailbox.messages.length > this.retention.maxLength) {
       mailbox.messages.shift();
       this.dropped(profile, 'maxlen', 1);
@@ -102,7 +109,7 @@ export class MemoryBroker implements NotificationBroker {
   private mailbox(profile: ProfileId): Mailbox {
     let mailbox = this.mailboxes.get(profile);
     if (!mailbox) {
-      mailbox = { messages: [], handler: undefined, draining: false, lastUsedAt: this.clock.now() };
+      mailbox = { messages: [], handler: undefined, draining: false, inFlight: 0, lastUsedAt: this.clock.now() };
       this.mailboxes.set(profile, mailbox);
     }
     return mailbox;
@@ -113,7 +120,7 @@ export class MemoryBroker implements NotificationBroker {
     mailbox.draining = true;
     try {
       this.expireOld(profile, mailbox);
-      while (mailbox.handler && mailbox.messages.length > 0) {
+      while (mailbox.handler && mailbox.messages.length > 0 && mailbox.inFlight < this.prefetch) {
         const next = mailbox.messages[0]!;
         const check = checkNotification(next.body);
         if (!check.ok) {
@@ -126,14 +133,32 @@ export class MemoryBroker implements NotificationBroker {
         if (verdict === 'requeue') break;
         mailbox.messages.shift();
         if (verdict === 'reject') this.deadLetter(profile, 'rejected by the gateway', next.body);
-        // An asynchronous verdict settles once the bytes are written; in this process nothing can be lost
-        // in between except by a crash, which loses the memory broker's messages anyway.
-        if (typeof verdict === 'object') void verdict.then((late) => late === 'reject' && this.deadLetter(profile, 'rejected by the gateway', next.body));
+        // An asynchronous verdict settles once the bytes are written (or the sockets died): until then the
+        // message is in flight, and a late `requeue` puts it back in its place for the next delivery.
+        if (typeof verdict === 'object') {
+          mailbox.inFlight += 1;
+          void verdict.then((late) => {
+            mailbox.inFlight -= 1;
+            this.settleLate(profile, mailbox, next, late);
+          });
+        }
       }
       mailbox.lastUsedAt = this.clock.now();
     } finally {
       mailbox.draining = false;
     }
+  }
+
+  private settleLate(profile: ProfileId, mailbox: Mailbox, message: Waiting, verdict: DeliveryVerdict): void {
+    if (verdict === 'reject') this.deadLetter(profile, 'rejected by the gateway', message.body);
+    if (verdict !== 'requeue') return this.drain(profile, mailbox);
+    const { messages } = mailbox;
+    let at = 0;
+    while (at < messages.length && messages[at]!.seq < message.seq) at += 1;
+    messages.splice(at, 0, message);
+    // Redeliver on a later turn: a handler that still has no live socket answers `requeue` synchronously,
+    // which stops the drain, so this cannot spin.
+    setImmediate(() => this.drain(profile, mailbox));
   }
 
   private expireOld(profile: ProfileId, mailbox: Mailbox): void {
