@@ -69,13 +69,16 @@ describe('Redis status store in the gateway', () => {
     );
     const before = value(await scrape(a.url), 'switchboard_backend_reconnects_total{backend="state"}');
     assert.equal(await killClientByName(`switchboard-${nodeA}:sub`), 1);
+    // A change made through node B while node A's subscriber is away (it waits before reconnecting).
+    await b.gateway.drivers.exec(mod, 'input', ['hdmi2'], caller);
     await back;
     assert.equal(states[0], 'connecting');
     assert.equal(value(await scrape(a.url), 'switchboard_backend_reconnects_total{backend="state"}'), before + 1);
     assert.equal(value(await scrape(a.url), 'switchboard_backend_up{backend="state"}'), 1);
+    assert.deepEqual(await changes.until(1), ['"hdmi2"'], 'the change made during the cut reaches the watcher');
 
-    await b.gateway.drivers.exec(mod, 'input', ['hdmi2'], caller);
-    assert.deepEqual(await changes.until(1), ['"hdmi2"'], 'the subscription was restored');
+    await b.gateway.drivers.exec(mod, 'input', ['hdmi3'], caller);
+    assert.deepEqual(await changes.until(2), ['"hdmi2"', '"hdmi3"'], 'the subscription was restored, nothing twice');
   });
 
   it('a store that cannot reach Redis refuses to start with "unavailable"', async () => {

@@ -18,8 +18,12 @@ export interface RedisStatusStoreOptions {
 type Watcher = (json: string) => void;
 
 interface Channel {
+  hash: string;
+  field: string;
   watchers: Set<Watcher>;
   subscribed: boolean;
+  /** The last value its watchers were given (or found when subscribing), to resync after a cut. */
+  last: string | undefined;
   /** Serialises SUBSCRIBE/UNSUBSCRIBE of this channel so a quick unwatch + watch cannot cross. */
   op: Promise<void>;
 }
@@ -42,8 +46,10 @@ return 0`;
  * Status in Redis, PlaceOS layout (spec: control-protocol.md "Redis layout"): hash `status/<module>`,
  * channel `status/<module>/<name>`, hash `system/<sys>` field `<Name>/<index>`, channel `lookup-change`.
  * Two connections per node: commands, and one subscriber multiplexing every watched channel (subscribed
- * on the first watch, unsubscribed after the last). ioredis reconnects with backoff and re-subscribes;
- * changes published while a node is disconnected are not replayed to it (Redis pub/sub keeps nothing).
+ * on the first watch, unsubscribed after the last). ioredis reconnects with backoff; the store then
+ * re-subscribes and reads every watched variable again, handing watchers a value that changed during the
+ * cut (Redis pub/sub keeps nothing), so a watcher ends up with the latest value, not every intermediate one.
+ * The state is `connecting` until that resync is done.
  * Commands fail fast with GatewayError('unavailable') while disconnected instead of queueing.
  */
 export class RedisStatusStore implements StatusStore {
@@ -58,6 +64,7 @@ export class RedisStatusStore implements StatusStore {
   private lastState: BackendState = 'down';
   private started = false;
   private closing = false;
+  private resyncing = false;
 
   constructor(private readonly options: RedisStatusStoreOptions) {
     this.prefix = options.keyPrefix ?? '';
@@ -69,7 +76,7 @@ export class RedisStatusStore implements StatusStore {
       retryStrategy: (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 6), 3_000),
     };
     this.cmd = new Redis(options.url, { ...common, connectionName: `${name}:cmd` });
-    this.sub = new Redis(options.url, { ...common, connectionName: `${name}:sub` });
+    this.sub = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: `${name}:sub` });
     this.watchConnection(this.cmd, 'commands');
     this.watchConnection(this.sub, 'subscriber');
     this.sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
@@ -77,7 +84,7 @@ export class RedisStatusStore implements StatusStore {
 
   state(): BackendState {
     if (!this.started || this.closing) return 'down';
-    return this.cmd.status === 'ready' && this.sub.status === 'ready' ? 'up' : 'connecting';
+    return this.cmd.status === 'ready' && this.sub.status === 'ready' && !this.resyncing ? 'up' : 'connecting';
   }
 
   /** Called on every state transition (metrics: app.ts trackBackendState counts reconnects). */
@@ -129,7 +136,10 @@ export class RedisStatusStore implements StatusStore {
   async watch(module: ModuleId, name: string, onChange: Watcher): Promise<() => Promise<void>> {
     const key = this.key(`status/${module}/${name}`);
     let channel = this.channels.get(key);
-    if (!channel) this.channels.set(key, (channel = { watchers: new Set(), subscribed: false, op: Promise.resolve() }));
+    if (!channel) {
+      channel = { hash: this.key(`status/${module}`), field: name, watchers: new Set(), subscribed: false, last: undefined, op: Promise.resolve() };
+      this.channels.set(key, channel);
+    }
     const watcher: Watcher = (json) => onChange(json);
     channel.watchers.add(watcher);
     try {
@@ -182,6 +192,8 @@ export class RedisStatusStore implements StatusStore {
       if (wanted && !channel.subscribed) {
         await this.run(() => this.sub.subscribe(key));
         channel.subscribed = true;
+        const current = await this.run(() => this.cmd.hget(channel.hash, channel.field));
+        if (channel.last === undefined && current !== null) channel.last = current;
       } else if (!wanted && channel.subscribed) {
         if (!this.closing) await this.run(() => this.sub.unsubscribe(key));
         channel.subscribed = false;
@@ -193,6 +205,34 @@ export class RedisStatusStore implements StatusStore {
     return next;
   }
 
+  /** After the subscriber reconnected: subscribe again, then hand watchers what changed meanwhile. */
+  private async resubscribe(): Promise<void> {
+    this.resyncing = true;
+    this.reportState();
+    try {
+      const live = [...this.channels].filter(([, channel]) => channel.subscribed && channel.watchers.size > 0);
+      for (const [key, channel] of this.channels) {
+        if (channel.watchers.size === 0) {
+          channel.subscribed = false;
+          this.channels.delete(key);
+        }
+      }
+      await this.sub.subscribe(this.key('lookup-change'), ...live.map(([key]) => key));
+      for (const [key, channel] of live) {
+        const current = await this.cmd.hget(channel.hash, channel.field);
+        const json = current ?? (channel.last === undefined ? undefined : 'null');
+        if (json !== undefined && json !== channel.last) this.dispatch(key, json);
+      }
+      this.resyncing = false;
+    } catch (err) {
+      // The connection went away again; the next 'ready' starts over.
+      this.options.log.warn({ err: (err as Error).message }, 'status store resync failed');
+      if (this.sub.status === 'ready') this.sub.disconnect(true);
+      else this.resyncing = false;
+    }
+    this.reportState();
+  }
+
   private dispatch(channelName: string, message: string): void {
     if (channelName === this.key('lookup-change')) {
       for (const listener of [...this.systemListeners]) this.call(() => listener(systemId(message)));
@@ -200,6 +240,7 @@ export class RedisStatusStore implements StatusStore {
     }
     const channel = this.channels.get(channelName);
     if (!channel) return;
+    channel.last = message;
     for (const watcher of [...channel.watchers]) this.call(() => watcher(message));
   }
 
@@ -224,6 +265,7 @@ export class RedisStatusStore implements StatusStore {
     let outage = false;
     client.on('ready', () => {
       if (wasReady) this.options.log.info({ role }, 'redis reconnected');
+      if (wasReady && client === this.sub && !this.closing) void this.resubscribe();
       wasReady = true;
       outage = false;
       this.reportState();
