@@ -28,6 +28,21 @@ describe('gateway lifecycle', () => {
     assert.ok(gw.logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
   });
 
+  it('refuses an upgrade on any other path before upgrading, and warns when started with demo credentials', async () => {
+    const gw = await startGatewayProcess({ demo: true });
+    try {
+      const refused = await TestClient.connect(`${gw.wsUrl}/some/other/path`).then(
+        () => 'upgraded',
+        (err: Error) => err.message,
+      );
+      assert.equal(refused, 'HTTP 404');
+      const log = await gw.waitForLog((l) => l.level === 40 && /DEMO CONFIGURATION/.test(l.msg));
+      assert.ok(log);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('closes a peer that stops answering pings', async () => {
     const logs = captureLogs();
     const gw = await startGateway({ heartbeatIntervalMs: 100 }, { logger: logs.logger });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { deepMerge, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
 /**
@@ -19,7 +20,9 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
       [`tok-bob-${run}`]: bob,
       [`tok-carol-${run}`]: carol,
       [`tok-soon-${run}`]: carol,
+      [`tok-expired-${run}`]: carol,
     };
+    const logs = captureLogs();
     let gw: RunningGateway;
     const clients: TestClient[] = [];
     const connect = async () => {
@@ -37,9 +40,14 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
     before(async () => {
       gw = await startGateway(
         deepMerge(brokerOverrides(), {
-          tokens: { kind: 'static', tokens, expiresAt: { [`tok-soon-${run}`]: Date.now() + 60 * 60_000 } },
+          tokens: {
+            kind: 'static',
+            tokens,
+            expiresAt: { [`tok-soon-${run}`]: Date.now() + 60 * 60_000, [`tok-expired-${run}`]: '2020-01-01T00:00:00Z' },
+          },
           notify: { joinDeadlineMs: 30_000 },
         }),
+        { logger: logs.logger },
       );
     });
     after(async () => {
@@ -98,6 +106,7 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
     });
 
     it('answers bad input with its documented reply and keeps serving everyone', async () => {
+      const firstLine = logs.lines.length;
       const watcher = await connect();
       assert.equal((await watcher.request(join(`tok-carol-${run}`))).status, 200);
       const client = await connect();
@@ -110,6 +119,7 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
         [{ action: 'joinChannel', data: { authorizationToken: 42 } }, 400, /non-empty string/],
         [{ action: 'leaveChannel', data: {} }, 400, /authorizationToken" or "data.channelId/],
         [join('no-such-token'), 401, /Invalid authorization token/],
+        [join(`tok-expired-${run}`), 401, /expired/],
         [leave(carol), 409, /Not joined/],
       ];
       for (const [frame, status, message] of cases) {
@@ -132,6 +142,12 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
       assert.equal(await watcher.next(), body, 'the other client keeps being served');
       client.send('ping');
       assert.equal(await client.next(), 'pong', 'the client that sent bad input is still connected');
+
+      // Each refusal was logged, without the token.
+      const refusals = logs.lines.slice(firstLine).filter((l) => ['bad request', 'request refused', 'binary frame refused'].includes(l.msg));
+      assert.equal(refusals.length, cases.length + 1);
+      assert.ok(refusals.some((l) => l.msg === 'request refused' && l.status === 401));
+      assert.ok(!JSON.stringify(logs.lines).includes('no-such-token') && !JSON.stringify(logs.lines).includes(`tok-expired-${run}`));
     });
 
     it('delivers, in order, the messages published while nobody was joined', async () => {
