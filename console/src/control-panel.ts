@@ -42,6 +42,15 @@ export function controlPanel(): HTMLElement {
   const connect = async () => {
     feedback.textContent = '';
     await client?.close();
+    client = undefined;
+    // Browsers hide why an upgrade was refused; asking REST first turns a bad key into a readable 401/403.
+    let systems: SystemJson[];
+    try {
+      systems = await api<SystemJson[]>('/api/engine/v2/systems');
+    } catch (err) {
+      feedback.textContent = errorText(err);
+      return;
+    }
     const c = new ControlClient({ url: gatewayHttp, apiKey: apiKey() });
     c.onStatus((e) => {
       status.textContent = e.error && e.status !== 'connected' ? `${e.status} (${e.error.message})` : e.status;
@@ -51,7 +60,6 @@ export function controlPanel(): HTMLElement {
     client = c;
     try {
       await c.connect();
-      const systems = await api<SystemJson[]>('/api/engine/v2/systems');
       systemSelect.replaceChildren(h('option', { value: '' }, '— system —'), ...systems.map((s) => h('option', { value: s.id }, `${s.name} (${s.id})`)));
       systemSelect.disabled = false;
     } catch (err) {

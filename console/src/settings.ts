@@ -1,7 +1,10 @@
-/** The API key field in the header, remembered in localStorage; every panel reads it from here. */
+/**
+ * The API key field in the header; every panel reads it from here. Kept for the tab's session only
+ * (sessionStorage), so a key does not outlive the browser session.
+ */
 const input = document.querySelector<HTMLInputElement>('#api-key')!;
-input.value = localStorage.getItem('switchboard.apiKey') ?? '';
-input.addEventListener('change', () => localStorage.setItem('switchboard.apiKey', input.value));
+input.value = sessionStorage.getItem('switchboard.apiKey') ?? '';
+input.addEventListener('change', () => sessionStorage.setItem('switchboard.apiKey', input.value));
 
 export const apiKey = (): string => input.value.trim();
 export const onApiKeyChange = (listener: () => void): void => input.addEventListener('change', listener);
