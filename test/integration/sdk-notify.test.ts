@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CommandFailedError, NotificationClient, type StatusEvent } from '../../sdk/src/index.js';
 import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
 
 /** The notification SDK against the real gateway over real sockets (Node 20: `ws`, loaded by the SDK). */
 describe('SDK NotificationClient against the gateway', () => {
@@ -104,5 +105,43 @@ describe('SDK NotificationClient against the gateway', () => {
     await publish(commandStatus('cmd-after-refresh', 2, 'ok'));
     assert.equal((await ok).body, 'ok');
     await c.leave();
+  });
+});
+
+/** With RabbitMQ, what is published while the gateway is down waits in the profile's queue and arrives after the re-join. */
+describe('SDK NotificationClient across a gateway restart on RabbitMQ', () => {
+  it('resolves command() from a status published while the gateway was down, and drops the redelivered copy', async () => {
+    const run = uniqueId('sdkq');
+    const profile = `q-${run}`;
+    const overrides = { amqpUrl, notify: { retention: testRetention }, tokens: { kind: 'static', tokens: { [`tok-${run}`]: profile } } };
+    let gw = await startGateway(overrides);
+    const amqp = await plainAmqp();
+    const client = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+    try {
+      await client.join(`tok-${run}`);
+      const seen: string[] = [];
+      client.on('message', (m) => seen.push(`${m.data.id}:${String(m.data.command_status)}`));
+      const command = client.command(`cmd-${run}`, { timeoutMs: 20_000 });
+      const port = gw.port;
+      const rejoined = new Promise((resolve) => client.once('joined', resolve));
+      await gw.close();
+
+      // A backend publishes (twice: at-least-once) while no gateway is running.
+      const body = Buffer.from(JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id: `cmd-${run}`, command_status: 2, body: 'published while down' } }));
+      for (let i = 0; i < 2; i++) amqp.channel.sendToQueue(`message_to_user.${profile}`, body, { persistent: true });
+      await amqp.channel.waitForConfirms();
+
+      gw = await startGateway({ ...overrides, port });
+      await rejoined;
+      assert.deepEqual(await command, { commandId: `cmd-${run}`, body: 'published while down' });
+      const marker = new Promise((resolve) => client.on('message', (m) => m.data.id === `marker-${run}` && resolve(m)));
+      amqp.channel.sendToQueue(`message_to_user.${profile}`, Buffer.from(JSON.stringify({ data: { type: 'X-MARK', id: `marker-${run}` } })), { persistent: true });
+      await marker;
+      assert.deepEqual(seen, [`cmd-${run}:2`, `marker-${run}:undefined`], 'the duplicate was dropped');
+    } finally {
+      await client.close();
+      await amqp.close();
+      await gw.close();
+    }
   });
 });
