@@ -115,7 +115,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     store,
     clock,
     log: log.child({ component: 'drivers' }),
-    metrics,
     execTimeoutMs: config.control.execTimeoutMs,
   });
   const backends: BackendHealth[] = [broker, store];

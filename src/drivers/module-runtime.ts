@@ -1,12 +1,10 @@
-import { performance } from 'node:perf_hooks';
 import type { Clock } from '../core/clock.js';
 import { type Principal, clearanceRank } from '../core/credentials.js';
 import type { DriverHost, DriverLogLine, ExecResult, FunctionDescription } from '../core/driver-host.js';
-import { GatewayError, isGatewayError } from '../core/errors.js';
+import { GatewayError } from '../core/errors.js';
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
 import { parseArguments } from './arguments.js';
 import type { ConfigSystemDirectory } from './config-system-directory.js';
 import { type DeviceAddress, type DriverRegistry, MethodReply } from './driver-api.js';
@@ -18,7 +16,6 @@ export interface ModuleRuntimeOptions {
   store: StatusStore;
   clock: Clock;
   log: Logger;
-  metrics?: GatewayMetrics;
   /** An exec (or a module load) that has not settled after this long fails with GatewayError('timeout'). */
   execTimeoutMs: number;
   /** Addresses of the simulated devices started before the modules (by simulator id). */
@@ -53,18 +50,23 @@ export class ModuleRuntime implements DriverHost {
     await Promise.all(instances.map((instance) => this.unload(instance)));
   }
 
-  async exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult> {
-    const started = performance.now();
-    let outcome = 'success';
-    try {
-      return await this.execOnce(module, method, args, caller);
-    } catch (err) {
-      outcome = isGatewayError(err) && err.code === 'timeout' ? 'timeout' : 'error';
-      throw err;
-    } finally {
-      this.options.metrics?.execs.inc({ outcome });
-      this.options.metrics?.execDuration.observe({ outcome }, (performance.now() - started) / 1000);
+  /** Exec metrics are counted by the caller (the control session), which sees the request's outcome. */
+  async exec(module: ModuleId, name: string, args: unknown[], caller: Principal): Promise<ExecResult> {
+    const instance = this.running(module);
+    const method = instance.method(name);
+    if (!method) throw new GatewayError('bad_request', `could not find function ${name}`);
+    if (clearanceRank[caller.clearance] < clearanceRank[method.clearance]) {
+      throw new GatewayError('forbidden', `function ${name} requires ${method.clearance} clearance`);
     }
+    const parsed = parseArguments(name, method, Array.isArray(args) ? args : []);
+    const returned = await this.guarded(instance, name, () => method.run(parsed));
+    try {
+      await instance.flush();
+    } catch (err) {
+      throw new GatewayError('unavailable', 'status store unavailable', { cause: err });
+    }
+    const reply = returned instanceof MethodReply ? returned : new MethodReply(returned, 200);
+    return { value: toJson(name, reply.value, instance), code: reply.code };
   }
 
   functions(module: ModuleId): Record<string, FunctionDescription> | undefined {
@@ -90,24 +92,6 @@ export class ModuleRuntime implements DriverHost {
       throw new GatewayError('bad_request', `module ${module}: ${problems.join('; ')}`);
     }
     await this.guarded(instance, 'settings update', () => instance.updateSettings(parsed.data));
-  }
-
-  private async execOnce(module: ModuleId, name: string, args: unknown[], caller: Principal): Promise<ExecResult> {
-    const instance = this.running(module);
-    const method = instance.method(name);
-    if (!method) throw new GatewayError('bad_request', `could not find function ${name}`);
-    if (clearanceRank[caller.clearance] < clearanceRank[method.clearance]) {
-      throw new GatewayError('forbidden', `function ${name} requires ${method.clearance} clearance`);
-    }
-    const parsed = parseArguments(name, method, args);
-    const returned = await this.guarded(instance, name, () => method.run(parsed));
-    try {
-      await instance.flush();
-    } catch (err) {
-      throw new GatewayError('unavailable', 'status store unavailable', { cause: err });
-    }
-    const reply = returned instanceof MethodReply ? returned : new MethodReply(returned, 200);
-    return { value: toJson(name, reply.value, instance), code: reply.code };
   }
 
   /**
