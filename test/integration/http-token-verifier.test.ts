@@ -16,7 +16,8 @@ describe('http token verifier (Privicore API)', () => {
 
   before(async () => {
     fake = await FakePrivicore.start();
-    verifier = new HttpTokenVerifier({ kind: 'http', baseUrl: `${fake.baseUrl}/`, timeoutMs: 300 });
+    // Generous: a loaded CI machine must not turn a fast local answer into a timeout.
+    verifier = new HttpTokenVerifier({ kind: 'http', baseUrl: `${fake.baseUrl}/`, timeoutMs: 5_000 });
   });
   after(() => fake.stop());
   beforeEach(() => {
@@ -45,9 +46,10 @@ describe('http token verifier (Privicore API)', () => {
 
   it('maps a slow answer to unavailable within the timeout', async () => {
     fake.mode = 'slow';
+    const impatient = new HttpTokenVerifier({ kind: 'http', baseUrl: `${fake.baseUrl}/`, timeoutMs: 500 });
     const started = Date.now();
-    await rejectsWith(verifier.verify(token), 'unavailable');
-    assert.ok(Date.now() - started < 2_000, 'gave up at the configured timeout');
+    await rejectsWith(impatient.verify(token), 'unavailable');
+    assert.ok(Date.now() - started < 10_000, 'gave up at the configured timeout instead of waiting for an answer that never comes');
   });
 
   it('maps a 500 to unavailable', async () => {
@@ -79,7 +81,7 @@ describe('joining through the http token verifier', () => {
   before(async () => {
     fake = await FakePrivicore.start();
     fake.add(token, profile);
-    gw = await startGateway({ tokens: { kind: 'http', baseUrl: fake.baseUrl, timeoutMs: 300 }, notify: { tokenCacheMs: 0 } });
+    gw = await startGateway({ tokens: { kind: 'http', baseUrl: fake.baseUrl, timeoutMs: 5_000 }, notify: { tokenCacheMs: 0 } });
   });
   after(async () => {
     await gw.close();
