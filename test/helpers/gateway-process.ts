@@ -28,7 +28,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-'));
   const file = join(dir, 'config.json');
   const nodeId = String(config.nodeId ?? `proc-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  writeFileSync(file, JSON.stringify({ port: 0, host: '127.0.0.1', logLevel: 'info', nodeId, ...config }));
+  writeFileSync(file, JSON.stringify({ port: 0, host: '127.0.0.1', logLevel: 'info', amqpStartTimeoutMs: 60_000, nodeId, ...config }));
   const child = spawn(process.execPath, [mainScript], {
     env: { ...process.env, PORT: '', AMQP_URL: '', REDIS_URL: '', ...env, SWITCHBOARD_CONFIG: file },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,7 +66,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
       });
     });
   };
-  const listening = await waitForLog((l) => l.msg === 'listening', 20_000);
+  const listening = await waitForLog((l) => l.msg === 'listening', 90_000);
   const port = Number(listening.port);
   return {
     port,

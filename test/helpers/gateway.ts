@@ -25,6 +25,8 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     port: 0,
     host: '127.0.0.1',
     logLevel: 'silent',
+    // A loaded machine can take seconds to reach RabbitMQ; tests wait for it rather than start without it.
+    amqpStartTimeoutMs: 60_000,
     tokens: { kind: 'static', tokens: demoTokens },
     apiKeys: demoApiKeys,
     control: demoControl(),
