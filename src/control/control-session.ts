@@ -183,27 +183,16 @@ export class ControlSession implements Session {
   }
 
   private async exec(request: ControlRequest): Promise<void> {
-    const { directory, principal, host, metrics, clock } = this.deps;
+    const { directory, principal, host } = this.deps;
     const { moduleId } = resolveModule(directory, principal, request.sys, request.mod, request.index);
     if (isProtectedName(request.name)) throw new GatewayError('forbidden', `access denied to method ${request.name}`);
     const declared = host.functions(moduleId)?.[request.name];
     if (declared && !hasClearance(principal, declared.clearance)) {
       throw new GatewayError('forbidden', `access denied: ${request.name} requires ${declared.clearance} clearance`);
     }
-    const started = clock.now();
-    let outcome = 'error';
-    try {
-      const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal), request.name);
-      const value = serialiseResult(result);
-      outcome = 'success';
-      this.send(execSuccessFrame(request.id, value, metaOf(request), result.code));
-    } catch (err) {
-      if (err instanceof GatewayError && err.code === 'timeout') outcome = 'timeout';
-      throw err;
-    } finally {
-      metrics.execs.inc({ outcome });
-      metrics.execDuration.observe({ outcome }, (clock.now() - started) / 1000);
-    }
+    // Counted (switchboard_control_execs_total, exec duration) by the DriverHost, which sees REST execs too.
+    const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal), request.name);
+    this.send(execSuccessFrame(request.id, serialiseResult(result), metaOf(request), result.code));
   }
 
   /** Spec "debug": success, then the module's log lines as debug frames carrying this request's id. */

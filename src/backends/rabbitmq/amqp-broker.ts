@@ -164,7 +164,8 @@ export class AmqpBroker implements NotificationBroker {
       this.listeners.add(onState);
     });
     connection.on('connect', (model: ChannelModel) => {
-      if (this.reconnects++ > 0) this.options.metrics?.backendReconnects.inc({ backend: 'broker' });
+      // Reconnections are counted from state changes by app.ts (trackBackendState), like every backend's.
+      this.reconnects += 1;
       log.info({ attempt: this.reconnects }, 'broker connected');
       this.setupRun = this.setupRun.then(() => this.setup(model));
     });
