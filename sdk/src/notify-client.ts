@@ -7,6 +7,7 @@ import {
   type NotificationMessage,
   type NotifyReply,
 } from '../../src/protocol/notify.js';
+import { backoffDelayMs } from './backoff.js';
 import { RecentKeys, RecentMap } from './dedupe.js';
 import { Emitter } from './emitter.js';
 import { ClientClosedError, CommandFailedError, ConnectionLostError, NotifyRequestError, SwitchboardError, TimeoutError } from './errors.js';
@@ -60,6 +61,8 @@ export interface NotificationClientOptions extends ConnectionOptions {
   requestTimeoutMs?: number;
   /** How many recent messages are remembered to drop redeliveries. Default 1000. */
   dedupeWindow?: number;
+  /** A join answered 503 (broker unavailable) or 429 is retried this many times, with the backoff delays. Default 5. */
+  joinRetries?: number;
 }
 
 export interface NotificationClientEvents {
@@ -261,13 +264,22 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     const joined = this.joinedState;
     if (joined && joined.token === token && joined.generation === generation) return { channelId: joined.channelId };
     if (token === this.expiredToken) throw new NotifyRequestError('Authorization token expired.', 401);
-    const reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } });
+    let reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } });
+    // 503 and 429 mean "try again": do so a few times before giving the error to the caller.
+    for (let attempt = 1; (reply.status === 503 || reply.status === 429) && attempt <= (this.options.joinRetries ?? 5); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(attempt, this.options.reconnect || {}, this.options.random)));
+      if (this.token !== token || this.socket.generation !== generation) throw new NotifyRequestError(reply.data.message, reply.status);
+      reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } });
+    }
     if (reply.status === 401 && allowRefresh && this.options.refreshToken && this.token === token) {
       this.token = await this.options.refreshToken({});
       return this.ensureJoined(false);
     }
     if (reply.status !== 200 || !reply.data.channelId) {
-      if (this.token === token && reply.status >= 400 && reply.status < 500 && reply.status !== 429) this.token = undefined;
+      // A refused token is not retried on reconnect; a channel still joined (409 for another profile) stays.
+      if (this.token === token && reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
+        this.token = joined?.generation === generation ? joined.token : undefined;
+      }
       throw new NotifyRequestError(reply.data.message, reply.status);
     }
     this.joinedState = { token, generation, channelId: reply.data.channelId };
@@ -303,8 +315,10 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   }
 
   private reopened(): void {
-    if (this.token === undefined || this.token === this.expiredToken) return;
-    this.serialised(() => this.ensureJoined())
+    const token = this.token;
+    if (token === undefined || token === this.expiredToken) return;
+    // A join() called meanwhile with another token does its own joining.
+    this.serialised(async () => (this.token === token ? this.ensureJoined() : undefined))
       .then(() => this.reconcile())
       .catch((err: unknown) => {
         // A re-join queued before an expiry report is skipped; the refresh joins with the fresh token.

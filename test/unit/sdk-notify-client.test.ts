@@ -73,6 +73,37 @@ describe('SDK NotificationClient (fake socket)', () => {
     await client.close();
   });
 
+  it('keeps the joined channel when joining another profile is refused (409), and re-joins it after a reconnect', async () => {
+    const { client, ws } = await joinedClient();
+    const joining = client.join('tok-bob');
+    const request = await ws.nextSent();
+    ws.deliver({ correlationId: request.correlationId, status: 409, data: { channelId: 'alice', message: 'Already joined to another profile channel; leave it first.' } });
+    await assert.rejects(joining, (err: unknown) => err instanceof NotifyRequestError && err.status === 409);
+    assert.equal(client.channelId, 'alice');
+    const next = FakeWebSocket.nextInstance();
+    ws.drop();
+    const ws2 = await next;
+    ws2.accept();
+    assert.equal((await ws2.nextSent()).data.authorizationToken, 'tok-alice');
+    await client.close();
+  });
+
+  it('retries a join answered 503 (broker unavailable) before giving up', async () => {
+    const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 1, jitter: 0 }, joinRetries: 2 });
+    const created = FakeWebSocket.nextInstance();
+    const joining = client.join('tok-alice');
+    const ws = await created;
+    ws.accept();
+    const unavailable = (id: string) => ({ correlationId: id, status: 503, data: { message: 'The message broker is unavailable; try again.' } });
+    ws.deliver(unavailable((await ws.nextSent()).correlationId));
+    ws.deliver(joined((await ws.nextSent()).correlationId));
+    assert.deepEqual(await joining, { channelId: 'alice' });
+    const again = client.join('tok-bob');
+    for (let i = 0; i < 3; i++) ws.deliver(unavailable((await ws.nextSent()).correlationId));
+    await assert.rejects(again, (err: unknown) => err instanceof NotifyRequestError && err.status === 503);
+    await client.close();
+  });
+
   it('resolves command() on status 2, reports pending updates, rejects on 3 with the reason', async () => {
     const { client, ws } = await joinedClient();
     const pending: string[] = [];
@@ -188,7 +219,7 @@ describe('SDK NotificationClient (fake socket)', () => {
     ws.deliver({ status: 401, data: { channelId: 'alice', message: 'Authorization token expired; channel left.' } });
     assert.deepEqual(await expired, { channelId: 'alice' });
     const request = await ws.nextSent();
-    assert.deepEqual(request.data, { authorizationToken: 'tok-fresh-1' }, JSON.stringify(ws.sent));
+    assert.deepEqual(request.data, { authorizationToken: 'tok-fresh-1' });
     const rejoined = new Promise((resolve) => client.once('joined', resolve));
     ws.deliver(joined(request.correlationId));
     await rejoined;
