@@ -99,10 +99,11 @@ export const dataDownloadType = 'X-DPT-CAB-REQUEST-ID';
  * Whether a queue message may be forwarded: a JSON object whose `data` is an object with string `type`
  * and string `id`. Returns the reason when it may not (for the dead-letter log line).
  */
-export function checkNotification(body: Buffer | string): { ok: true } | { ok: false; reason: string } {
+export function checkNotification(body: Uint8Array | string): { ok: true } | { ok: false; reason: string } {
   let value: unknown;
   try {
-    value = JSON.parse(typeof body === 'string' ? body : body.toString('utf8'));
+    // Uint8Array (a Buffer is one) rather than Buffer, so the SDK's declarations need no Node types.
+    value = JSON.parse(typeof body === 'string' ? body : utf8.decode(body));
   } catch {
     return { ok: false, reason: 'not JSON' };
   }
@@ -114,6 +115,8 @@ export function checkNotification(body: Buffer | string): { ok: true } | { ok: f
   if (!nonEmptyString(id)) return { ok: false, reason: 'no string "data.id"' };
   return { ok: true };
 }
+
+const utf8 = new TextDecoder();
 
 function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

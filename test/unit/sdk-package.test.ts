@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
@@ -40,6 +41,11 @@ describe('SDK package shape', () => {
       for (const spec of imports) assert.ok(spec.startsWith('./') || spec.startsWith('../../src/protocol/'), `${file} imports ${spec}`);
     }
     assert.ok(seen > 20, `found ${seen} imports`);
+  });
+
+  it('compiles without Node types (sdk/tsconfig.json has types: [])', () => {
+    assert.deepEqual((JSON.parse(readFileSync('sdk/tsconfig.json', 'utf8')) as { compilerOptions: { types: string[] } }).compilerOptions.types, []);
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'sdk/tsconfig.json', '--noEmit'], { stdio: 'pipe' });
   });
 
   it('left ws out of the console bundle', () => {
