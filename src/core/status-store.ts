@@ -10,6 +10,8 @@ import type { ModuleId, SystemId } from './ids.js';
  *   publishes the new text to every watcher on every node. `delete` publishes `null`.
  * - `watch` resolves only once the watch is live, so nothing published after it resolves is missed;
  *   watchers of one variable get changes in the order they were made. The returned function stops it.
+ *   Across a lost connection to a shared store, a watcher is given the latest value once it is back
+ *   (not every intermediate one), and `state()` is not `up` meanwhile.
  * - Redis layout (PlaceOS-compatible): hash `status/<module_id>` field = name, value = JSON text; channel
  *   `status/<module_id>/<name>` carries each change; hash `system/<sys_id>` field `<Name>/<index>` ->
  *   module id; channel `lookup-change` carries a system id whose module list changed.

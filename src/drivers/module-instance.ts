@@ -103,7 +103,7 @@ export class ModuleInstance {
 
   /** A log line from the driver or about it: to debug subscribers and the gateway log. */
   emit(level: LogLevel, message: string): void {
-    this.deps.log[level]({ module: this.id }, message);
+    this.deps.log[level](message);
     const line: DriverLogLine = { module: this.id, level, message };
     for (const listener of [...this.deps.listeners]) {
       try {
@@ -135,7 +135,6 @@ export class ModuleInstance {
   }
 
   private context(): ModuleContext<unknown> {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const log: DriverLogger = {
       debug: (message) => self.emit('debug', String(message)),
