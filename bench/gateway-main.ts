@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { createGateway } from '../src/app.js';
+import { loadConfig } from '../src/config/load.js';
+import { defineDriver, method } from '../src/drivers/driver-api.js';
+
+/**
+ * The gateway as `npm start` runs it, plus one in-process bench driver, `ticker`: `run(count)` sets its
+ * `tick` variable to the current wall-clock ms `count` times as fast as it can (yielding every 100 so
+ * notifications go out), `echo(n)` answers at once. Used by the control scenarios only.
+ */
+const wallMs = () => performance.timeOrigin + performance.now();
+
+const tickerDriver = defineDriver({
+  name: 'Ticker',
+  description: 'Bench driver: changes a variable as fast as it can',
+  settings: z.object({}).default({}),
+  load(mod) {
+    const status = mod.status({ tick: 0 });
+    return {
+      methods: {
+        run: method({ count: z.number().int().min(1).max(10_000_000) }, async ({ count }) => {
+          for (let i = 0; i < count; i++) {
+            status.set('tick', wallMs());
+            if (i % 100 === 99) await new Promise((resolve) => setImmediate(resolve));
+          }
+          return count;
+        }),
+        echo: method({ n: z.number() }, ({ n }) => n),
+      },
+    };
+  },
+});
+
+const loaded = loadConfig();
+const gateway = createGateway({ config: loaded.config, configFile: loaded.file, drivers: { ticker: tickerDriver } });
+const stop = () => void gateway.close().finally(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+await gateway.listen();

@@ -1,0 +1,41 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+const ticksPerSecond = 100; // CLK_TCK on Linux
+const pageBytes = 4096;
+
+/** CPU time (user + system) and resident memory of a process, from /proc/<pid>/stat (pidusage-style). */
+export interface ProcSample {
+  atMs: number;
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+export function sampleProc(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state: field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const rssPages = Number(fields[21]);
+  return { atMs: performance.now(), cpuSeconds: (utime + stime) / ticksPerSecond, rssBytes: rssPages * pageBytes };
+}
+
+/** CPU % of one core between two samples. */
+export function cpuPercent(from: ProcSample, to: ProcSample): number {
+  const wallSeconds = (to.atMs - from.atMs) / 1000;
+  return wallSeconds > 0 ? (100 * (to.cpuSeconds - from.cpuSeconds)) / wallSeconds : 0;
+}
+
+/** The pid of the local RabbitMQ (Erlang VM), for its CPU beside the gateway's; undefined when not found. */
+export function findBrokerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.includes('beam.smp') && cmd.includes('rabbit')) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return undefined;
+}

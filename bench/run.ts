@@ -1,0 +1,484 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as amqp from 'amqplib';
+import { WebSocket } from 'ws';
+import { forkWorker, nextMessage, spawnProcess, stop, stopAll } from './lib/children.js';
+import { summarize } from './lib/percentiles.js';
+import { cpuPercent, findBrokerPid, sampleProc, type ProcSample } from './lib/proc-stats.js';
+import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
+
+/**
+ * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]`: Switchboard beside RabbitMQ
+ * Web-STOMP and a raw amqplib consumer on this machine's RabbitMQ. Starts the gateway (node dist/src/main.js)
+ * and the load processes (bench/workers/*) itself, stops everything it started, and writes
+ * bench/results/<time>.json and .md. Bounded: every wait has a timeout, every loop an end.
+ */
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const stompUrl = process.env.STOMP_URL ?? 'ws://127.0.0.1:15674/ws';
+const runId = `bench${Date.now().toString(36)}`;
+// The gateway's default retention (config schema): the STOMP and raw runs declare identical queues.
+const retention = { maxLength: 10_000, messageTtlMs: 7 * 24 * 3600_000, queueExpiresMs: 30 * 24 * 3600_000 };
+const deadLetterQueue = 'switchboard.dead_letter';
+
+type System = 'gateway' | 'stomp' | 'amqp';
+type Rate = 'max' | number;
+
+interface NotifyScenario {
+  kind: 'notify';
+  name: string;
+  profiles: number;
+  persistent: boolean;
+  rate: Rate;
+}
+interface IdleScenario {
+  kind: 'idle';
+  name: string;
+  sockets: number;
+}
+interface ControlScenario {
+  kind: 'control';
+  name: string;
+}
+type Scenario = NotifyScenario | IdleScenario | ControlScenario;
+
+interface NotifyRow {
+  scenario: string;
+  system: System;
+  deliveriesPerSecond: number;
+  published: number;
+  latencyMs: ReturnType<typeof summarize>;
+  /** The gateway's CPU (gateway rows) or the raw consumer's (amqp rows); none for Web-STOMP (inside RabbitMQ). */
+  processCpuPercent: number | null;
+  cpuMicrosPerMessage: number | null;
+  rssMiB: number | null;
+  brokerCpuPercent: number | null;
+}
+interface IdleRow {
+  scenario: string;
+  sockets: number;
+  joinsPerSecond: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  rssPerSocketKiB: number;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const cpuProf = args.includes('--cpu-prof');
+const picked = args.includes('--scenario') ? args[args.indexOf('--scenario') + 1] : undefined;
+const systems = (args.includes('--systems') ? args[args.indexOf('--systems') + 1]! : 'gateway,stomp,amqp').split(',') as System[];
+const warmupMs = quick ? 1_000 : 3_000;
+const measureMs = quick ? 5_000 : 10_000;
+
+function allScenarios(): Scenario[] {
+  const list: Scenario[] = [];
+  for (const profiles of [1, 1000]) {
+    for (const persistent of [false, true]) {
+      for (const rate of ['max', 1000, 5000] as Rate[]) {
+        const rateName = rate === 'max' ? 'max' : `${rate / 1000}k`;
+        list.push({ kind: 'notify', name: `notify-${profiles}-${persistent ? 'persistent' : 'transient'}-${rateName}`, profiles, persistent, rate });
+      }
+    }
+  }
+  list.push({ kind: 'idle', name: 'idle-10000', sockets: 10_000 }, { kind: 'idle', name: 'idle-19000', sockets: 19_000 });
+  list.push({ kind: 'control', name: 'control-bind-1000' }, { kind: 'control', name: 'control-exec-100' });
+  return list;
+}
+
+function selectScenarios(): Scenario[] {
+  const all = allScenarios();
+  if (picked) {
+    const chosen = all.filter((s) => s.name === picked || s.name.startsWith(`${picked}-`));
+    if (chosen.length === 0) throw new Error(`no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}`);
+    return chosen;
+  }
+  if (quick) {
+    const names = ['notify-1000-transient-max', 'notify-1000-persistent-max', 'notify-1000-transient-5k', 'idle-10000'];
+    return all.filter((s) => names.includes(s.name));
+  }
+  return all;
+}
+
+// ---------------------------------------------------------------- gateway process
+
+interface GatewayProcess {
+  pid: number;
+  url: string;
+  wsUrl: string;
+  nodeId: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startGateway(tokens: Record<string, string>, label: string): Promise<GatewayProcess> {
+  return startGatewayWith({ tokens: { kind: 'static', tokens } }, label, 'dist/src/main.js', { AMQP_URL: amqpUrl });
+}
+
+async function startGatewayWith(config: Record<string, unknown>, label: string, entry: string, env: Record<string, string>): Promise<GatewayProcess> {
+  const port = await freePort();
+  const nodeId = `${runId}-${label}`;
+  const dir = `${root}bench/results/tmp`;
+  mkdirSync(dir, { recursive: true });
+  const configFile = `${dir}/${nodeId}.json`;
+  writeFileSync(configFile, JSON.stringify(config));
+  const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${root}bench/results/profiles`, `--cpu-prof-name=${nodeId}.cpuprofile`] : [];
+  const { AMQP_URL: _ignored, ...inherited } = process.env;
+  const child = spawnProcess(process.execPath, [...nodeArgs, `${root}${entry}`], {
+    ...inherited,
+    ...env,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    NODE_ID: nodeId,
+    LOG_LEVEL: 'warn',
+    SWITCHBOARD_CONFIG: configFile,
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2_000)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  while (true) {
+    if (child.exitCode !== null) throw new Error(`gateway exited at start: ${stderr}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('gateway not healthy within 30 s');
+    await sleep(100);
+  }
+  return { pid: child.pid!, url, wsUrl: `ws://127.0.0.1:${port}/`, nodeId, stop: () => stop(child) };
+}
+
+// ---------------------------------------------------------------- RabbitMQ housekeeping
+
+async function withChannel<T>(fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+  const connection = await amqp.connect(amqpUrl, { clientProperties: { connection_name: 'switchboard-bench-admin' } });
+  try {
+    const channel = await connection.createChannel();
+    return await fn(channel);
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+const declareQueues = (queues: string[]) =>
+  withChannel(async (channel) => {
+    for (const queue of queues) await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(retention, deadLetterQueue) });
+  });
+
+/** Deletes what a run created (queues are durable and would otherwise linger until they expire). */
+const deleteQueues = (queues: string[]) =>
+  withChannel(async (channel) => {
+    for (const queue of queues) await channel.deleteQueue(queue).catch(() => {});
+  }).catch((err: unknown) => console.warn(`bench: could not delete queues: ${(err as Error).message}`));
+
+async function ensureWebStomp(): Promise<void> {
+  const reachable = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = new Socket();
+      socket.setTimeout(1_000);
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+      socket.once('timeout', () => (socket.destroy(), resolve(false)));
+      socket.connect(15674, '127.0.0.1');
+    });
+  if (await reachable()) return;
+  console.log('bench: enabling rabbitmq_web_stomp (rabbitmq-plugins enable; the broker is not restarted)');
+  execFileSync('rabbitmq-plugins', ['enable', 'rabbitmq_web_stomp'], { stdio: 'ignore', timeout: 60_000 });
+  for (let i = 0; i < 60; i++) {
+    if (await reachable()) return;
+    await sleep(500);
+  }
+  throw new Error('Web-STOMP did not come up on 127.0.0.1:15674');
+}
+
+// ---------------------------------------------------------------- notify scenarios
+
+async function runNotify(scenario: NotifyScenario, system: System): Promise<NotifyRow> {
+  const profiles = Array.from({ length: scenario.profiles }, (_, i) => `${runId}-${system}-${scenario.name}-${i}`);
+  const queues = profiles.map((p) => `message_to_user.${p}`);
+  let gateway: GatewayProcess | undefined;
+  const consumer = forkWorker('consumer');
+  const publisher = forkWorker('publisher');
+  try {
+    if (system === 'gateway') {
+      const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
+      gateway = await startGateway(tokens, `${system}-${scenario.name}`);
+      consumer.send({ cmd: 'start', system, url: gateway.wsUrl, tokens: Object.keys(tokens) });
+    } else {
+      await declareQueues(queues);
+      consumer.send({ cmd: 'start', system, url: system === 'stomp' ? stompUrl : amqpUrl, queues, prefetch: 100 });
+    }
+    await nextMessage(consumer, 'ready', 120_000);
+
+    // Closed loop: the publisher may run `window` messages ahead of what the consumers have received.
+    consumer.on('message', (m: { type: string; received?: number }) => {
+      if (m.type === 'progress' && publisher.connected) publisher.send({ cmd: 'delivered', delivered: m.received });
+    });
+    const window = Math.min(5_000, 1_000 * scenario.profiles);
+    publisher.send({ cmd: 'start', url: amqpUrl, queues, persistent: scenario.persistent, rate: scenario.rate, window });
+    await nextMessage(publisher, 'ready', 30_000);
+    await sleep(warmupMs);
+
+    const measuredPid = gateway?.pid ?? (system === 'amqp' ? consumer.pid! : undefined);
+    const brokerPid = findBrokerPid();
+    const before = { proc: measuredPid ? sampleProc(measuredPid) : undefined, broker: brokerPid ? sampleProc(brokerPid) : undefined };
+    consumer.send({ cmd: 'measure' });
+    await sleep(measureMs);
+    const result = nextMessage<{ received: number; latenciesMs: Float64Array }>(consumer, 'result', 60_000);
+    consumer.send({ cmd: 'stop' });
+    const after = { proc: measuredPid ? sampleProc(measuredPid) : undefined, broker: brokerPid ? sampleProc(brokerPid) : undefined };
+    const { received, latenciesMs } = await result;
+    const published = nextMessage<{ published: number }>(publisher, 'result', 30_000);
+    publisher.send({ cmd: 'stop' });
+    const publishedCount = (await published).published;
+
+    const seconds = (after.proc ?? after.broker ?? { atMs: 0 }).atMs / 1000 - (before.proc ?? before.broker ?? { atMs: 0 }).atMs / 1000;
+    const rate = received / (seconds > 0 ? seconds : measureMs / 1000);
+    const cpuSeconds = before.proc && after.proc ? after.proc.cpuSeconds - before.proc.cpuSeconds : undefined;
+    return {
+      scenario: scenario.name,
+      system,
+      deliveriesPerSecond: Math.round(rate),
+      published: publishedCount,
+      latencyMs: summarize(latenciesMs),
+      processCpuPercent: before.proc && after.proc ? round(cpuPercent(before.proc, after.proc), 1) : null,
+      cpuMicrosPerMessage: cpuSeconds !== undefined && received > 0 ? round((cpuSeconds * 1e6) / received, 2) : null,
+      rssMiB: after.proc ? round(after.proc.rssBytes / 2 ** 20, 1) : null,
+      brokerCpuPercent: before.broker && after.broker ? round(cpuPercent(before.broker, after.broker), 1) : null,
+    };
+  } finally {
+    await stop(publisher, 5_000);
+    if (consumer.connected) consumer.send({ cmd: 'close' });
+    await stop(consumer, 5_000);
+    await gateway?.stop();
+    await deleteQueues(gateway ? [...queues, `switchboard.node.${gateway.nodeId}`] : queues);
+  }
+}
+
+// ---------------------------------------------------------------- idle sockets
+
+async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
+  const profiles = Array.from({ length: 1_000 }, (_, i) => `${runId}-idle-${i}`);
+  const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
+  const gateway = await startGateway(tokens, scenario.name);
+  const perProcess = 9_000; // under the 20,000 open-files cap, and the ephemeral ports of one source address
+  const workers = Array.from({ length: Math.ceil(scenario.sockets / perProcess) }, () => forkWorker('idle-clients'));
+  try {
+    await sleep(1_000);
+    const before = sampleProc(gateway.pid);
+    const startedAt = performance.now();
+    const ready = workers.map((w) => nextMessage(w, 'ready', 300_000));
+    workers.forEach((worker, i) => {
+      const count = Math.min(perProcess, scenario.sockets - i * perProcess);
+      worker.send({ cmd: 'start', url: gateway.wsUrl, tokens: Object.keys(tokens), count, localAddress: `127.0.0.${10 + i}`, concurrency: 100 });
+    });
+    await Promise.all(ready);
+    const joinSeconds = (performance.now() - startedAt) / 1000;
+    await sleep(3_000); // let allocation settle
+    const after = sampleProc(gateway.pid);
+    return {
+      scenario: scenario.name,
+      sockets: scenario.sockets,
+      joinsPerSecond: Math.round(scenario.sockets / joinSeconds),
+      rssBeforeMiB: round(before.rssBytes / 2 ** 20, 1),
+      rssAfterMiB: round(after.rssBytes / 2 ** 20, 1),
+      rssPerSocketKiB: round((after.rssBytes - before.rssBytes) / 1024 / scenario.sockets, 2),
+    };
+  } finally {
+    for (const w of workers) if (w.connected) w.send({ cmd: 'close' });
+    await Promise.all(workers.map((w) => stop(w, 5_000)));
+    await gateway.stop();
+    await deleteQueues([...profiles.map((p) => `message_to_user.${p}`), `switchboard.node.${gateway.nodeId}`]);
+  }
+}
+
+// ---------------------------------------------------------------- control scenarios
+
+interface ControlRow {
+  scenario: string;
+  sockets: number;
+  /** Notifies received per second (bind) or exec round trips per second (exec). */
+  perSecond: number;
+  latencyMs: ReturnType<typeof summarize>;
+  gatewayCpuPercent: number;
+  rssMiB: number;
+}
+
+async function runControl(scenario: ControlScenario): Promise<ControlRow> {
+  const mode = scenario.name.startsWith('control-bind') ? 'bind' : 'exec';
+  const sockets = mode === 'bind' ? 1_000 : 100;
+  const key = `bench-key-${runId}`;
+  const sys = 'sys-bench';
+  const gateway = await startGatewayWith(
+    {
+      apiKeys: [{ id: 'bench', key, clearance: 'admin', systems: ['*'], scopes: ['public', 'control'] }],
+      control: { systems: [{ id: sys, name: 'Bench', zones: [], modules: ['mod-ticker-1'] }], modules: [{ id: 'mod-ticker-1', driver: 'ticker', settings: {} }] },
+    },
+    scenario.name,
+    'dist/bench/gateway-main.js',
+    {},
+  );
+  const url = `${gateway.wsUrl}api/engine/v2/systems/control?api-key=${key}`;
+  const worker = forkWorker('control-clients');
+  let driverSocket: WebSocket | undefined;
+  let driving = false;
+  try {
+    worker.send({ cmd: 'start', mode, url, count: sockets, sys });
+    await nextMessage(worker, 'ready', 120_000);
+    if (mode === 'bind') {
+      // The driver changes the bound variable as fast as it can, in rounds of 20,000 changes.
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      driverSocket = ws;
+      await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
+      driving = true;
+      let id = 0;
+      const round = () => driving && ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: ++id, cmd: 'exec', sys, mod: 'Ticker', index: 1, name: 'run', args: [20_000] }));
+      ws.on('message', (data) => String(data).includes('"type":"success"') && round());
+      round();
+    }
+    await sleep(warmupMs);
+    const before = sampleProc(gateway.pid);
+    worker.send({ cmd: 'measure' });
+    await sleep(measureMs);
+    const result = nextMessage<{ received: number; latenciesMs: Float64Array }>(worker, 'result', 60_000);
+    worker.send({ cmd: 'stop' });
+    const after = sampleProc(gateway.pid);
+    driving = false;
+    const { received, latenciesMs } = await result;
+    return {
+      scenario: scenario.name,
+      sockets,
+      perSecond: Math.round(received / ((after.atMs - before.atMs) / 1000)),
+      latencyMs: summarize(latenciesMs),
+      gatewayCpuPercent: round(cpuPercent(before, after), 1),
+      rssMiB: round(after.rssBytes / 2 ** 20, 1),
+    };
+  } finally {
+    driverSocket?.terminate();
+    if (worker.connected) worker.send({ cmd: 'close' });
+    await stop(worker, 5_000);
+    await gateway.stop();
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], skipped: string[], machine: Record<string, unknown>): string {
+  const lines: string[] = [];
+  const f = (v: number | null, digits = 2) => (v === null || Number.isNaN(v) ? '—' : v.toFixed(digits));
+  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}; command: \`${machine.command}\``, '');
+  if (notify.length > 0) {
+    lines.push('| scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |');
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of notify) {
+      lines.push(
+        `| ${r.scenario} | ${r.system} | ${r.deliveriesPerSecond} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.p999)} | ${f(r.processCpuPercent, 1)} | ${f(r.cpuMicrosPerMessage, 1)} | ${f(r.rssMiB, 1)} | ${f(r.brokerCpuPercent, 1)} |`,
+      );
+    }
+    lines.push('', 'CPU %: one core = 100; the gateway process for `gateway`, the consumer process for `amqp`, none for `stomp` (it runs inside RabbitMQ).', '');
+    lines.push('| scenario | gateway / Web-STOMP | gateway / raw amqplib | p50 − raw (ms) | p99 − raw (ms) |', '| --- | ---: | ---: | ---: | ---: |');
+    for (const name of [...new Set(notify.map((r) => r.scenario))]) {
+      const of = (s: System) => notify.find((r) => r.scenario === name && r.system === s);
+      const g = of('gateway');
+      const st = of('stomp');
+      const raw = of('amqp');
+      if (!g) continue;
+      const ratio = (other?: NotifyRow) => (other && other.deliveriesPerSecond > 0 ? f(g.deliveriesPerSecond / other.deliveriesPerSecond) : '—');
+      lines.push(`| ${name} | ${ratio(st)} | ${ratio(raw)} | ${raw ? f(g.latencyMs.p50 - raw.latencyMs.p50, 3) : '—'} | ${raw ? f(g.latencyMs.p99 - raw.latencyMs.p99, 3) : '—'} |`);
+    }
+    lines.push('');
+  }
+  if (idle.length > 0) {
+    lines.push('| scenario | joined sockets | joins/s | gateway RSS before MiB | after MiB | RSS per socket KiB |', '| --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of idle) lines.push(`| ${r.scenario} | ${r.sockets} | ${r.joinsPerSecond} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
+    lines.push('');
+  }
+  if (control.length > 0) {
+    lines.push('| scenario | sockets | per second | p50 ms | p99 ms | p99.9 ms | gateway CPU % | RSS MiB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const r of control) {
+      lines.push(`| ${r.scenario} | ${r.sockets} | ${r.perSecond} | ${r.latencyMs.p50.toFixed(2)} | ${r.latencyMs.p99.toFixed(2)} | ${r.latencyMs.p999.toFixed(2)} | ${r.gatewayCpuPercent} | ${r.rssMiB} |`);
+    }
+    lines.push('', 'control-bind: notifies received per second over all bound sockets; control-exec: exec round trips per second.', '');
+  }
+  for (const s of skipped) lines.push(`Not measured: ${s}`);
+  return lines.join('\n');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const round = (v: number, digits: number) => Number(v.toFixed(digits));
+
+async function main(): Promise<void> {
+  const scenarios = selectScenarios();
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
+    command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+  };
+  console.log(`bench ${runId}: ${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore})`);
+  const notify: NotifyRow[] = [];
+  const idle: IdleRow[] = [];
+  const control: ControlRow[] = [];
+  const skipped: string[] = [];
+  if (scenarios.some((s) => s.kind === 'notify')) await ensureWebStomp();
+  for (const scenario of scenarios) {
+    if (scenario.kind === 'notify') {
+      for (const system of systems) {
+        const row = await runNotify(scenario, system).catch((err: unknown) => {
+          skipped.push(`${scenario.name} ${system}: failed: ${(err as Error).message}`);
+          console.error(`${scenario.name} ${system}: failed: ${(err as Error).message}`);
+          return undefined;
+        });
+        if (!row) continue;
+        notify.push(row);
+        console.log(`${row.scenario} ${row.system}: ${row.deliveriesPerSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.processCpuPercent ?? '—'}% ${row.cpuMicrosPerMessage ?? '—'} µs/msg`);
+      }
+    } else if (scenario.kind === 'idle') {
+      const row = await runIdle(scenario);
+      idle.push(row);
+      console.log(`${row.scenario}: ${row.joinsPerSecond} joins/s, ${row.rssPerSocketKiB} KiB RSS per socket`);
+    } else {
+      const row = await runControl(scenario);
+      control.push(row);
+      console.log(`${row.scenario}: ${row.perSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.gatewayCpuPercent}%`);
+    }
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const dir = `${root}bench/results`;
+  mkdirSync(dir, { recursive: true });
+  const table = markdown(notify, idle, control, skipped, machine);
+  writeFileSync(`${dir}/${stamp}.json`, JSON.stringify({ runId, machine, quick, notify, idle, control, skipped }, null, 2));
+  writeFileSync(`${dir}/${stamp}.md`, `${table}\n`);
+  console.log(`\n${table}\nresults: bench/results/${stamp}.json and .md`);
+}
+
+const guard = setTimeout(() => {
+  console.error('bench: overall time limit reached; stopping');
+  void stopAll().finally(() => process.exit(1));
+}, (quick ? 10 : 40) * 60_000);
+guard.unref();
+process.on('SIGINT', () => void stopAll().finally(() => process.exit(130)));
+
+main().then(
+  async () => {
+    await stopAll();
+    process.exit(0);
+  },
+  async (err: unknown) => {
+    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    await stopAll();
+    process.exit(1);
+  },
+);

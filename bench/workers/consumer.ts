@@ -1,0 +1,128 @@
+import * as amqp from 'amqplib';
+import { WebSocket } from 'ws';
+import { SampleBuffer, timestampOf, wallMs } from '../lib/percentiles.js';
+import { decodeFrames, encodeFrame } from '../lib/stomp.js';
+
+/**
+ * A load process that receives bench messages and measures latency (receive time minus the publisher's
+ * timestamp), through one of three systems: the gateway (one joined WebSocket per profile), RabbitMQ
+ * Web-STOMP (one STOMP-over-WebSocket connection per queue, client-individual ack, prefetch 100) or a raw
+ * amqplib consumer (one connection, one consumer per queue, prefetch 100, ack each message).
+ * Driven over IPC by bench/run.ts: start -> ready, measure, stop -> result, then it exits.
+ */
+export type ConsumerStart =
+  | { cmd: 'start'; system: 'gateway'; url: string; tokens: string[] }
+  | { cmd: 'start'; system: 'stomp'; url: string; queues: string[]; prefetch: number }
+  | { cmd: 'start'; system: 'amqp'; url: string; queues: string[]; prefetch: number };
+
+const samples = new SampleBuffer();
+let received = 0;
+let measuring = false;
+let measured = 0;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+function onBody(text: string): void {
+  received += 1;
+  if (!measuring) return;
+  measured += 1;
+  samples.push(wallMs() - timestampOf(text));
+}
+
+async function startGateway(url: string, tokens: string[]): Promise<void> {
+  let next = 0;
+  const openOne = async () => {
+    while (next < tokens.length) {
+      const token = tokens[next++]!;
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      cleanups.push(() => ws.terminate());
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => ws.send(JSON.stringify({ action: 'joinChannel', data: { authorizationToken: token } })));
+        ws.once('error', reject);
+        ws.once('message', (data) => {
+          const reply = JSON.parse(String(data)) as { status: number };
+          if (reply.status !== 200) return reject(new Error(`join refused: ${String(data)}`));
+          ws.on('message', (frame) => onBody(String(frame)));
+          resolve();
+        });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(50, tokens.length) }, openOne));
+}
+
+async function startStomp(url: string, queues: string[], prefetch: number): Promise<void> {
+  let next = 0;
+  const openOne = async () => {
+    while (next < queues.length) {
+      const queue = queues[next++]!;
+      const ws = new WebSocket(url, ['v12.stomp'], { perMessageDeflate: false });
+      cleanups.push(() => ws.terminate());
+      await new Promise<void>((resolve, reject) => {
+        ws.once('error', reject);
+        ws.once('open', () =>
+          ws.send(encodeFrame('CONNECT', { 'accept-version': '1.2', host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' })),
+        );
+        ws.on('message', (data) => {
+          for (const frame of decodeFrames(String(data))) {
+            if (frame.command === 'MESSAGE') {
+              onBody(frame.body);
+              ws.send(encodeFrame('ACK', { id: frame.headers.ack! }));
+            } else if (frame.command === 'CONNECTED') {
+              ws.send(encodeFrame('SUBSCRIBE', { id: 's0', destination: `/amq/queue/${queue}`, ack: 'client-individual', 'prefetch-count': String(prefetch) }));
+              resolve();
+            } else if (frame.command === 'ERROR') {
+              reject(new Error(`STOMP error: ${frame.headers.message ?? ''} ${frame.body}`));
+            }
+          }
+        });
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(50, queues.length) }, openOne));
+}
+
+async function startAmqp(url: string, queues: string[], prefetch: number): Promise<void> {
+  const connection = await amqp.connect(url, { clientProperties: { connection_name: 'switchboard-bench-raw-consumer' } });
+  cleanups.push(() => connection.close().catch(() => {}));
+  connection.on('error', (err: Error) => process.send!({ type: 'error', message: `amqp connection: ${err.message}` }));
+  const channel = await connection.createChannel();
+  channel.on('error', (err: Error) => process.send!({ type: 'error', message: `amqp channel: ${err.message}` }));
+  await channel.prefetch(prefetch);
+  for (const queue of queues) {
+    await channel.consume(queue, (msg) => {
+      if (!msg) return;
+      onBody(msg.content.toString('utf8'));
+      channel.ack(msg);
+    });
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as { cmd: string } & Partial<ConsumerStart>;
+  void (async () => {
+    try {
+      if (msg.cmd === 'start') {
+        const start = msg as ConsumerStart;
+        if (start.system === 'gateway') await startGateway(start.url, start.tokens);
+        else if (start.system === 'stomp') await startStomp(start.url, start.queues, start.prefetch);
+        else await startAmqp(start.url, start.queues, start.prefetch);
+        process.send!({ type: 'ready' });
+        const progress = setInterval(() => process.send!({ type: "progress", received }), 20);
+        cleanups.push(() => clearInterval(progress));
+      } else if (msg.cmd === 'measure') {
+        samples.clear();
+        measured = 0;
+        measuring = true;
+      } else if (msg.cmd === 'stop') {
+        measuring = false;
+        process.send!({ type: 'result', received: measured, latenciesMs: samples.values().slice() });
+      } else if (msg.cmd === 'close') {
+        for (const cleanup of cleanups.reverse()) await cleanup();
+        process.exit(0);
+      }
+    } catch (err) {
+      process.send!({ type: 'error', message: (err as Error).message });
+    }
+  })();
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,93 @@
+import * as amqp from 'amqplib';
+import type { Channel, ConfirmChannel } from 'amqplib';
+import { wallMs } from '../lib/percentiles.js';
+
+/**
+ * A plain amqplib publisher (no project code) into `message_to_user.<id>` on the default exchange, round
+ * robin over the queues. Each body carries the publish time (`ts`, wall-clock ms) for latency.
+ * - transient: persistent=false on a plain channel, paced by the channel's write buffer ('drain');
+ * - persistent: persistent=true on a confirm channel, at most `maxUnconfirmed` awaiting their confirm.
+ * Rate: `max` is a closed loop (at most `window` messages published and not yet received, counted by the
+ * consumers and relayed by run.ts as `delivered`); a number is a fixed rate in messages per second.
+ */
+export interface PublisherStart {
+  cmd: 'start';
+  url: string;
+  queues: string[];
+  persistent: boolean;
+  rate: 'max' | number;
+  window: number;
+}
+
+const maxUnconfirmed = 1_000;
+let delivered = 0;
+let running = false;
+
+async function run(start: PublisherStart): Promise<void> {
+  const connection = await amqp.connect(start.url, { clientProperties: { connection_name: 'switchboard-bench-publisher' } });
+  const channel: Channel | ConfirmChannel = start.persistent ? await connection.createConfirmChannel() : await connection.createChannel();
+  let published = 0;
+  let unconfirmed = 0;
+  let blocked: Promise<void> | undefined;
+  const startedAt = performance.now();
+
+  const publishOne = () => {
+    const queue = start.queues[published % start.queues.length]!;
+    const body = Buffer.from(`{"data":{"type":"X-BENCH","id":"${published}","ts":${wallMs().toFixed(3)}}}`);
+    published += 1;
+    if (start.persistent) {
+      unconfirmed += 1;
+      (channel as ConfirmChannel).publish('', queue, body, { persistent: true }, () => {
+        unconfirmed -= 1;
+      });
+      return true;
+    }
+    return channel.publish('', queue, body, { persistent: false });
+  };
+  const allowed = () => {
+    if (start.persistent && unconfirmed >= maxUnconfirmed) return false;
+    if (start.rate === 'max') return published - delivered < start.window;
+    return published < ((performance.now() - startedAt) / 1000) * start.rate;
+  };
+
+  process.send!({ type: 'ready' });
+  while (running) {
+    if (blocked) await blocked;
+    let burst = 0;
+    while (running && allowed() && burst < 500) {
+      burst += 1;
+      if (!publishOne()) {
+        blocked = new Promise((resolve) => channel.once('drain', () => resolve()));
+        break;
+      }
+    }
+    // Yield to I/O (confirms, credit updates); a fixed rate ticks every millisecond.
+    await new Promise((resolve) => (start.rate === 'max' ? setImmediate(resolve) : setTimeout(resolve, 1)));
+    if (blocked) {
+      await blocked;
+      blocked = undefined;
+    }
+  }
+  if (start.persistent) await (channel as ConfirmChannel).waitForConfirms().catch(() => {});
+  process.send!({ type: 'result', published });
+  await connection.close().catch(() => {});
+}
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as { cmd: string; delivered?: number };
+  if (msg.cmd === 'start') {
+    running = true;
+    run(msg as PublisherStart).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.send!({ type: 'error', message: (err as Error).message });
+        process.exit(1);
+      },
+    );
+  } else if (msg.cmd === 'delivered') {
+    delivered = msg.delivered ?? delivered;
+  } else if (msg.cmd === 'stop') {
+    running = false;
+  }
+});
+process.on('disconnect', () => process.exit(0));
