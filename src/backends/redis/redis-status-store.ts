@@ -65,10 +65,12 @@ export class RedisStatusStore implements StatusStore {
   private started = false;
   private closing = false;
   private resyncing = false;
+  private lastError: string | undefined;
 
   constructor(private readonly options: RedisStatusStoreOptions) {
     this.prefix = options.keyPrefix ?? '';
-    const name = options.connectionName ?? 'switchboard-state';
+    // CLIENT SETNAME refuses spaces and the like; a node id may hold them.
+    const name = (options.connectionName ?? 'switchboard-state').replace(/[^\w.:@-]/g, '_');
     const common = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -101,7 +103,8 @@ export class RedisStatusStore implements StatusStore {
     } catch (err) {
       this.cmd.disconnect();
       this.sub.disconnect();
-      throw new GatewayError('unavailable', `status store: cannot reach Redis (${(err as Error).message})`, { cause: err });
+      // ioredis rejects with "Connection is closed."; the socket error said why.
+      throw new GatewayError('unavailable', `status store: cannot reach Redis (${this.lastError ?? (err as Error).message})`, { cause: err });
     }
     this.started = true;
     this.reportState();
@@ -271,6 +274,7 @@ export class RedisStatusStore implements StatusStore {
       this.reportState();
     });
     client.on('error', (err: Error) => {
+      this.lastError = err.message;
       // ioredis retries on its own; one line per outage is enough.
       if (!outage && !this.closing) this.options.log.warn({ role, err: err.message }, 'redis connection error');
       outage = true;
