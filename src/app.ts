@@ -36,6 +36,7 @@ import { createNotifyRoute } from './notify/notify-route.js';
 import { trackBackendState } from './observability/backend-metrics.js';
 import { createLogger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { meterExecs } from './observability/metered-driver-host.js';
 import { WebSocketGateway } from './transport/websocket-gateway.js';
 
 export interface GatewayOptions {
@@ -117,6 +118,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     log: log.child({ component: 'drivers' }),
     execTimeoutMs: config.control.execTimeoutMs,
   });
+  const meteredDrivers = meterExecs(drivers, metrics);
   const backends: BackendHealth[] = [broker, store];
 
   // maxParamLength: profile ids in publish URLs may be 200 characters (core/ids.ts), past fastify's 100.
@@ -128,7 +130,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);
-  registerControlRest(http, { auth: controlAuth, directory, store, host: drivers, log: controlLog, execTimeoutMs: config.control.execTimeoutMs });
+  registerControlRest(http, { auth: controlAuth, directory, store, host: meteredDrivers, log: controlLog, execTimeoutMs: config.control.execTimeoutMs });
 
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -155,7 +157,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       auth: controlAuth,
       directory,
       store,
-      host: drivers,
+      host: meteredDrivers,
       clock,
       log: controlLog,
       metrics,

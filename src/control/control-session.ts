@@ -190,7 +190,7 @@ export class ControlSession implements Session {
     if (declared && !hasClearance(principal, declared.clearance)) {
       throw new GatewayError('forbidden', `access denied: ${request.name} requires ${declared.clearance} clearance`);
     }
-    // Counted (switchboard_control_execs_total, exec duration) by the DriverHost, which sees REST execs too.
+    // Counted (switchboard_control_execs_total, exec duration) by the meterExecs decorator of the DriverHost.
     const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal), request.name);
     this.send(execSuccessFrame(request.id, serialiseResult(result), metaOf(request), result.code));
   }

@@ -50,7 +50,7 @@ export class ModuleRuntime implements DriverHost {
     await Promise.all(instances.map((instance) => this.unload(instance)));
   }
 
-  /** Exec metrics are counted by the caller (the control session), which sees the request's outcome. */
+  /** Exec metrics are counted by the meterExecs decorator (src/observability/metered-driver-host.ts). */
   async exec(module: ModuleId, name: string, args: unknown[], caller: Principal): Promise<ExecResult> {
     const instance = this.running(module);
     const method = instance.method(name);
