@@ -85,6 +85,8 @@ interface BindingEntry {
   listeners: Set<(value: unknown, meta: ControlMeta) => void>;
   /** Bound by `bind()` (stays until `unbind()`), not only by watchers. */
   explicit: boolean;
+  /** The bind sent on socket `generation`: later binds and watchers of the variable on that socket reuse it. */
+  bound?: { generation: number; result: Promise<BindResult> };
   last?: { json: string; value: unknown; meta: ControlMeta };
 }
 
@@ -144,8 +146,8 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   }
 
   /** Requests awaiting a reply, bindings and debug streams held (for checking that nothing leaks). */
-  get counts(): { pending: number; bindings: number; debugs: number } {
-    return { pending: this.pending.size, bindings: this.bindings.size, debugs: this.debugs.size };
+  get counts(): { pending: number; bindings: number; debugs: number; requestIds: number } {
+    return { pending: this.pending.size, bindings: this.bindings.size, debugs: this.debugs.size, requestIds: this.bindingsById.size + this.debugsById.size };
   }
 
   connect(): Promise<void> {
@@ -156,7 +158,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   async bind(target: VariableTarget): Promise<BindResult> {
     const entry = this.bindingEntry(target);
     entry.explicit = true;
-    return this.sendBind(entry);
+    return this.bindOnce(entry);
   }
 
   /** Unbinds a variable; its watchers stop receiving values. */
@@ -188,7 +190,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     entry.listeners.add(listener);
     if (entry.last) listener(entry.last.value, entry.last.meta);
     try {
-      await this.sendBind(entry);
+      await this.bindOnce(entry);
     } catch (err) {
       await this.release(entry, listener);
       throw err;
@@ -339,6 +341,21 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     return entry;
   }
 
+  /**
+   * Binds once per socket: a variable already bound (or being bound) on the open socket is not bound again,
+   * so watchers coming and going leave no request ids behind.
+   */
+  private bindOnce(entry: BindingEntry): Promise<BindResult> {
+    const generation = this.socket.generation;
+    if (this.socket.isOpen && entry.bound?.generation === generation) return entry.bound.result;
+    const result = this.sendBind(entry);
+    if (this.socket.isOpen) entry.bound = { generation, result };
+    result.catch(() => {
+      if (entry.bound?.result === result) entry.bound = undefined;
+    });
+    return result;
+  }
+
   /** Sends a bind; a socket lost before the reply is retried on the next one (bind is idempotent). */
   private async sendBind(entry: BindingEntry): Promise<BindResult> {
     for (;;) {
@@ -380,7 +397,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
 
   private reopened(): void {
     for (const entry of this.bindings.values()) {
-      this.sendBind(entry).catch((err: unknown) => this.background(err, `re-bind of ${describe(entry.target)}`));
+      this.bindOnce(entry).catch((err: unknown) => this.background(err, `re-bind of ${describe(entry.target)}`));
     }
     for (const entry of this.debugs.values()) {
       this.sendDebug(entry).catch((err: unknown) => this.background(err, `re-debug of ${entry.target.sys}/${entry.target.mod}`));

@@ -52,7 +52,7 @@ describe('SDK ControlClient against the gateway', () => {
     assert.deepEqual(result, { value: true, code: 200, meta: { ...display1, name: 'power' } });
     assert.equal(await changed, true);
     await values.return!();
-    assert.deepEqual(c.counts, { pending: 0, bindings: 0, debugs: 0 });
+    assert.deepEqual(c.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
     await c.exec(display1, 'power', [false]);
   });
 
@@ -65,7 +65,7 @@ describe('SDK ControlClient against the gateway', () => {
     const user = control({ apiKey: 'demo-user-key' });
     await assert.rejects(user.bind({ sys: 'sys-other', mod: 'Display', name: 'power' }), AccessDeniedError);
     await assert.rejects(user.exec(display1, 'reboot'), AccessDeniedError);
-    assert.deepEqual(c.counts, { pending: 0, bindings: 0, debugs: 0 });
+    assert.deepEqual(c.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
   });
 
   it('streams debug lines and stops on ignore', async () => {

@@ -66,7 +66,25 @@ describe('SDK ControlClient (fake socket)', () => {
     assert.deepEqual(unbind, { id: unbind.id, cmd: 'unbind', sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' });
     ws.deliver({ id: unbind.id, type: 'success' });
     await stopping;
-    assert.deepEqual(client.counts, { pending: 0, bindings: 0, debugs: 0 });
+    assert.deepEqual(client.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
+    await client.close();
+  });
+
+  it('binds a variable once per socket however many watchers come and go', async () => {
+    const { client, ws } = await connectedClient();
+    const first = client.watch(power, () => {});
+    const bind = await ws.nextSent();
+    ws.deliver({ id: bind.id, type: 'success', meta });
+    await first;
+    ws.deliver({ id: bind.id, type: 'notify', value: false, meta });
+    for (let i = 0; i < 1_000; i++) {
+      const seen: unknown[] = [];
+      const stop = await client.watch(power, (v) => seen.push(v));
+      assert.deepEqual(seen, [false], 'a new watcher gets the last value at once');
+      await stop();
+    }
+    assert.equal(ws.sent.length, 1, 'no second bind, no unbind while the first watcher stays');
+    assert.deepEqual(client.counts, { pending: 0, bindings: 1, debugs: 0, requestIds: 1 });
     await client.close();
   });
 
