@@ -116,10 +116,10 @@ export const pjlinkDriver = defineDriver({
           authPrefix = line.auth ? createHash('md5').update(line.random + (mod.settings.password ?? '')).digest('hex') : '';
           status.set('connected', true);
           stopPolling = mod.every(mod.settings.pollMs, refresh);
-          void refresh().then(
-            async () => status.set('name', await checked('NAME', '?')),
-            (err: Error) => mod.log.warn(`first query failed: ${err.message}`),
-          );
+          // One catch for both queries: a NAME that times out must not become an unhandled rejection.
+          refresh()
+            .then(async () => status.set('name', await checked('NAME', '?')))
+            .catch((err: Error) => mod.log.warn(`first query failed: ${err.message}`));
         } else if (line.kind === 'auth-error') {
           mod.log.error('projector refused the password');
         } else if (line.kind === 'answer' && inFlight && line.command === inFlight.command) {
