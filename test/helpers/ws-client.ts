@@ -1,4 +1,20 @@
 import { WebSocket } from 'ws';
+import { type Contract, type ContractChannel, loadContract } from './asyncapi-contract.js';
+
+/**
+ * Every frame a TestClient receives must be a gateway message of docs/asyncapi.yaml for its channel, so
+ * every integration test doubles as a check of the contract. A frame that matches none fails the next read
+ * of that client and, at exit, the test file.
+ */
+let contract: Promise<Contract> | undefined;
+const contractViolations: string[] = [];
+process.on('exit', () => {
+  if (contractViolations.length === 0) return;
+  process.stderr.write(`frames not described by docs/asyncapi.yaml:\n  ${contractViolations.slice(0, 10).join('\n  ')}\n`);
+  process.exitCode = 1;
+});
+
+const channelOf = (url: string): ContractChannel => (new URL(url).pathname === '/api/engine/v2/systems/control' ? 'control' : 'notify');
 
 /**
  * A test WebSocket client that queues every frame it receives, so a test awaits the next frame (or one
@@ -11,9 +27,18 @@ export class TestClient {
   closeCode: number | undefined;
   readonly closed: Promise<number>;
 
-  private constructor(readonly ws: WebSocket) {
+  private violation: string | undefined;
+
+  private constructor(
+    readonly ws: WebSocket,
+    checkFrame: (text: string) => boolean,
+  ) {
     ws.on('message', (data, isBinary) => {
       const text = isBinary ? `<binary ${String((data as Buffer).length)}>` : (data as Buffer).toString('utf8');
+      if (isBinary || !checkFrame(text)) {
+        this.violation ??= text.slice(0, 300);
+        contractViolations.push(text.slice(0, 300));
+      }
       this.frames.push(text);
       this.flush();
     });
@@ -30,8 +55,10 @@ export class TestClient {
   }
 
   static async connect(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<TestClient> {
+    const loaded = await (contract ??= loadContract());
+    const channel = channelOf(url);
     const ws = new WebSocket(url, options);
-    const client = new TestClient(ws);
+    const client = new TestClient(ws, (text) => loaded.match(channel, 'server', text).length > 0);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -55,6 +82,7 @@ export class TestClient {
 
   /** Consumes frames in order until one matches; the skipped ones are consumed too. */
   nextMatching(match: (frame: string) => boolean, timeoutMs = 10_000): Promise<string> {
+    if (this.violation !== undefined) return Promise.reject(new Error(`frame not described by docs/asyncapi.yaml: ${this.violation}`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.timer !== timer);

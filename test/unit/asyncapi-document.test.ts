@@ -30,8 +30,10 @@ describe('docs/asyncapi.yaml', () => {
     const contract = await loadContract();
     const m = (channel: 'notify' | 'control', frame: unknown) =>
       contract.match(channel, 'server', typeof frame === 'string' ? frame : JSON.stringify(frame));
-    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 2, body: 'ok' } }), ['commandStatus']);
-    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 4, body: 'ok' } }), []);
+    // Every forwarded message is a `notification`; a well-formed command status is also a `commandStatus`.
+    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 2, body: 'ok' } }).sort(), ['commandStatus', 'notification']);
+    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID', id: 'a', command_status: 4, body: 'ok' } }), ['notification'], 'forwarded unchanged, but not a command status');
+    assert.deepEqual(m('notify', { data: { type: 'X-DPT-CAB-ID' } }), [], 'never forwarded without data.id');
     assert.deepEqual(m('notify', { data: { type: 'custom', id: 'a' } }), ['notification']);
     assert.deepEqual(m('notify', { status: 401, data: { channelId: 'p', message: 'Authorization token expired; channel left.' } }), ['errorReply', 'channelExpired']);
     assert.deepEqual(m('notify', 'pong'), ['pong']);
