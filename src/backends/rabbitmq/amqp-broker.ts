@@ -8,6 +8,7 @@ import type { BrokerSubscription, DeliveryHandler, DeliveryVerdict, Notification
 import type { RetentionConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
+import { DeliveryMode } from './delivery-mode.js';
 import {
   deadLetterExchangeName,
   deadLetterInspectionLimit,
@@ -57,16 +58,8 @@ interface ProfileState {
   /** The mailbox consumer on the current link, once attached. */
   consumerTag: string | undefined;
   link: Link | undefined;
-  /** Other nodes known to hold the profile (their hello markers), seen while this node is the active consumer. */
-  peers: Set<string>;
-  /** True until a consumer count has shown whether other nodes hold the profile. */
-  peersUnknown: boolean;
-  /** Relay copies this node published for the profile that have not yet come back through its own queue. */
-  inflight: number;
-  lastPeerCheckAt: number;
-  checkingPeers: boolean;
-  /** Counts hello markers, so a consumer count taken before a hello never erases that newcomer. */
-  hellos: number;
+  /** Direct or relayed delivery while this node is the mailbox's active consumer. */
+  mode: DeliveryMode;
 }
 
 const relayHeader = 'x-switchboard-relay';
@@ -260,10 +253,7 @@ export class AmqpBroker implements NotificationBroker {
    */
   private async attach(link: Link, profile: ProfileId, state: ProfileState): Promise<void> {
     const queue = mailboxQueueName(this.options.queuePrefix, profile);
-    const consumersBefore = await this.declareMailbox(link, queue, true);
-    state.peers.clear();
-    state.peersUnknown = consumersBefore !== 0;
-    state.inflight = 0;
+    state.mode.attached(await this.declareMailbox(link, queue, true));
     await link.publisher.bindQueue(this.nodeQueue, relayExchange, queue);
     const { consumerTag } = await link.relay.consume(queue, (msg) => this.onMailboxMessage(link, profile, state, msg));
     if (this.profiles.get(profile) !== state || !link.alive) {
@@ -301,12 +291,12 @@ export class AmqpBroker implements NotificationBroker {
       log.warn({ profileId: profile, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
       return;
     }
-    if (state.peers.size === 0 && !state.peersUnknown && state.inflight === 0) {
+    if (state.mode.direct) {
       this.deliverDirectly(link, profile, state, msg);
       return;
     }
-    if (state.peersUnknown || state.peers.size > 0) this.checkPeers(link, profile, state, false);
-    state.inflight += 1;
+    this.checkPeers(link, profile, state, false);
+    state.mode.relayed();
     const relayId = `${this.options.nodeId}:${(this.relaySeq++).toString(36)}`;
     const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
     link.publisher.publish(
@@ -318,7 +308,7 @@ export class AmqpBroker implements NotificationBroker {
         const returned = link.returned.delete(relayId);
         if (!link.alive) return; // the mailbox message returns to the queue with the connection
         if (err || returned) {
-          state.inflight = Math.max(0, state.inflight - 1);
+          state.mode.copyDone();
           if (returned) log.warn({ profileId: profile }, 'relay copy unroutable; requeued in the mailbox');
           safely(() => link.relay.nack(msg, false, true));
         } else {
@@ -335,13 +325,7 @@ export class AmqpBroker implements NotificationBroker {
    */
   private deliverDirectly(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage): void {
     this.options.metrics?.messagesReceived.inc();
-    let verdict: DeliveryVerdict | Promise<DeliveryVerdict>;
-    try {
-      verdict = state.handler(msg.content);
-    } catch (err) {
-      this.options.log.error({ profileId: profile, reason: errorText(err) }, 'delivery handler failed');
-      verdict = 'requeue';
-    }
+    const verdict = this.handOver(profile, state, msg.content);
     const settle = (v: DeliveryVerdict) => {
       if (!link.alive) return;
       if (v === 'ack') safely(() => link.relay.ack(msg));
@@ -354,11 +338,10 @@ export class AmqpBroker implements NotificationBroker {
   private onMarker(link: Link, profile: ProfileId, state: ProfileState, marker: string, node: string): void {
     if (node === this.options.nodeId) return;
     if (marker === 'hello') {
-      state.hellos += 1;
-      state.peers.add(node);
+      state.mode.hello(node);
       this.options.log.debug({ profileId: profile, peer: node }, 'another node joined the profile; relaying');
     } else if (marker === 'bye') {
-      state.peers.delete(node);
+      state.mode.bye(node);
       this.checkPeers(link, profile, state, true);
     }
   }
@@ -367,25 +350,13 @@ export class AmqpBroker implements NotificationBroker {
    * Asks RabbitMQ how many nodes consume the mailbox (waiting single-active consumers count too). Alone:
    * forget peers that left without a word (a crash), so delivery can go direct again.
    */
-  private checkPeers(link: Link, profile: ProfileId, state: ProfileState, now: boolean): void {
-    if (state.checkingPeers || (!now && Date.now() - state.lastPeerCheckAt < peerCheckIntervalMs)) return;
-    state.checkingPeers = true;
-    state.lastPeerCheckAt = Date.now();
-    const hellosBefore = state.hellos;
-    this.declareMailbox(link, mailboxQueueName(this.options.queuePrefix, profile), true)
-      .then((consumers) => {
-        if (state.hellos !== hellosBefore) return; // a node joined meanwhile: the count may predate it
-        if (consumers !== undefined && consumers <= 1) {
-          state.peers.clear();
-          state.peersUnknown = false;
-        } else if (consumers !== undefined && state.peers.size === 0 && !state.peersUnknown) {
-          state.peersUnknown = true;
-        }
-      })
-      .catch(() => {})
-      .finally(() => {
-        state.checkingPeers = false;
-      });
+  private checkPeers(link: Link, profile: ProfileId, state: ProfileState, urgent: boolean): void {
+    const token = state.mode.beginCheck(urgent);
+    if (token === undefined) return;
+    this.declareMailbox(link, mailboxQueueName(this.options.queuePrefix, profile), true).then(
+      (consumers) => state.mode.checkDone(token, consumers),
+      () => state.mode.checkDone(token, undefined),
+    );
   }
 
   private onRelayCopy(link: Link, msg: ConsumeMessage | null): void {
@@ -398,18 +369,20 @@ export class AmqpBroker implements NotificationBroker {
     const queue = msg.fields.routingKey;
     const profile = queue.slice(this.options.queuePrefix.length) as ProfileId;
     const state = this.profiles.get(profile);
-    if (state && state.inflight > 0 && msg.properties.headers?.[markerNodeHeader] === this.options.nodeId) state.inflight -= 1;
-    let verdict: DeliveryVerdict | Promise<DeliveryVerdict> = 'requeue';
-    if (state) {
-      try {
-        verdict = state.handler(msg.content);
-      } catch (err) {
-        this.options.log.error({ profileId: profile, reason: errorText(err) }, 'delivery handler failed');
-        verdict = 'requeue';
-      }
-    }
+    if (state && msg.properties.headers?.[markerNodeHeader] === this.options.nodeId) state.mode.copyDone();
+    const verdict = state ? this.handOver(profile, state, msg.content) : 'requeue';
     if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
     else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
+  }
+
+  /** Gives a message to the local sockets; a handler that throws counts as "could not deliver". */
+  private handOver(profile: ProfileId, state: ProfileState, body: Buffer): DeliveryVerdict | Promise<DeliveryVerdict> {
+    try {
+      return state.handler(body);
+    } catch (err) {
+      this.options.log.error({ profileId: profile, reason: errorText(err) }, 'delivery handler failed');
+      return 'requeue';
+    }
   }
 
   private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
@@ -667,5 +640,5 @@ function errorText(err: unknown): string {
 }
 
 function newProfileState(handler: DeliveryHandler): ProfileState {
-  return { handler, consumerTag: undefined, link: undefined, peers: new Set(), peersUnknown: true, inflight: 0, lastPeerCheckAt: 0, checkingPeers: false, hellos: 0 };
+  return { handler, consumerTag: undefined, link: undefined, mode: new DeliveryMode(peerCheckIntervalMs) };
 }
