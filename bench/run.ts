@@ -7,7 +7,7 @@ import * as amqp from 'amqplib';
 import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, spawnProcess, stop, stopAll } from './lib/children.js';
 import { summarize } from './lib/percentiles.js';
-import { cpuPercent, findBrokerPid, sampleProc, type ProcSample } from './lib/proc-stats.js';
+import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from './lib/proc-stats.js';
 import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
 
 /**
@@ -73,7 +73,7 @@ const cpuProf = args.includes('--cpu-prof');
 const picked = args.includes('--scenario') ? args[args.indexOf('--scenario') + 1] : undefined;
 const systems = (args.includes('--systems') ? args[args.indexOf('--systems') + 1]! : 'gateway,stomp,amqp').split(',') as System[];
 const warmupMs = quick ? 1_000 : 3_000;
-const measureMs = quick ? 5_000 : 10_000;
+const measureMs = quick ? 4_000 : 10_000;
 
 function allScenarios(): Scenario[] {
   const list: Scenario[] = [];
@@ -98,7 +98,7 @@ function selectScenarios(): Scenario[] {
     return chosen;
   }
   if (quick) {
-    const names = ['notify-1000-transient-max', 'notify-1000-persistent-max', 'notify-1000-transient-5k', 'idle-10000'];
+    const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'control-exec-100'];
     return all.filter((s) => names.includes(s.name));
   }
   return all;
@@ -229,14 +229,15 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
     await nextMessage(publisher, 'ready', 30_000);
     await sleep(warmupMs);
 
+    if (consumer.exitCode !== null || consumer.signalCode !== null) throw new Error(`the ${system} consumer process exited (${consumer.exitCode ?? consumer.signalCode})`);
     const measuredPid = gateway?.pid ?? (system === 'amqp' ? consumer.pid! : undefined);
     const brokerPid = findBrokerPid();
-    const before = { proc: measuredPid ? sampleProc(measuredPid) : undefined, broker: brokerPid ? sampleProc(brokerPid) : undefined };
+    const before = { proc: trySampleProc(measuredPid), broker: trySampleProc(brokerPid) };
     consumer.send({ cmd: 'measure' });
     await sleep(measureMs);
     const result = nextMessage<{ received: number; latenciesMs: Float64Array }>(consumer, 'result', 60_000);
     consumer.send({ cmd: 'stop' });
-    const after = { proc: measuredPid ? sampleProc(measuredPid) : undefined, broker: brokerPid ? sampleProc(brokerPid) : undefined };
+    const after = { proc: trySampleProc(measuredPid), broker: trySampleProc(brokerPid) };
     const { received, latenciesMs } = await result;
     const published = nextMessage<{ published: number }>(publisher, 'result', 30_000);
     publisher.send({ cmd: 'stop' });

@@ -26,16 +26,32 @@ export function cpuPercent(from: ProcSample, to: ProcSample): number {
   return wallSeconds > 0 ? (100 * (to.cpuSeconds - from.cpuSeconds)) / wallSeconds : 0;
 }
 
-/** The pid of the local RabbitMQ (Erlang VM), for its CPU beside the gateway's; undefined when not found. */
+/**
+ * The pid of the local RabbitMQ node (the Erlang VM with the largest RSS: `rabbitmqctl` runs short-lived VMs
+ * too), for its CPU beside the gateway's; undefined when not found.
+ */
 export function findBrokerPid(): number | undefined {
+  let best: { pid: number; rss: number } | undefined;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes('beam.smp') && cmd.includes('rabbit')) return Number(entry);
+      if (!cmd.includes('beam.smp') || !cmd.includes('rabbit')) continue;
+      const rss = sampleProc(Number(entry)).rssBytes;
+      if (!best || rss > best.rss) best = { pid: Number(entry), rss };
     } catch {
       // the process ended meanwhile
     }
   }
-  return undefined;
+  return best?.pid;
+}
+
+/** Like sampleProc, but undefined when the process is gone. */
+export function trySampleProc(pid: number | undefined): ProcSample | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return sampleProc(pid);
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,8 @@ import { decodeFrames, encodeFrame } from '../lib/stomp.js';
 /**
  * A load process that receives bench messages and measures latency (receive time minus the publisher's
  * timestamp), through one of three systems: the gateway (one joined WebSocket per profile), RabbitMQ
- * Web-STOMP (one STOMP-over-WebSocket connection per queue, client-individual ack, prefetch 100) or a raw
+ * Web-STOMP (STOMP over WebSocket, at most 100 connections, one subscription per queue, client-individual ack,
+ * prefetch 100) or a raw
  * amqplib consumer (one connection, one consumer per queue, prefetch 100, ack each message).
  * Driven over IPC by bench/run.ts: start -> ready, measure, stop -> result, then it exits.
  */
@@ -50,14 +51,20 @@ async function startGateway(url: string, tokens: string[]): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(50, tokens.length) }, openOne));
 }
 
+/**
+ * Web-STOMP: at most `maxStompConnections` connections, queues spread over them, one subscription per queue.
+ * (RabbitMQ here allows 832 sockets in all and is shared: one connection per queue would exhaust it.)
+ */
+const maxStompConnections = 100;
+
 async function startStomp(url: string, queues: string[], prefetch: number): Promise<void> {
-  let next = 0;
-  const openOne = async () => {
-    while (next < queues.length) {
-      const queue = queues[next++]!;
+  const connections = Math.min(maxStompConnections, queues.length);
+  await Promise.all(
+    Array.from({ length: connections }, (_, c) => {
+      const mine = queues.filter((_q, i) => i % connections === c);
       const ws = new WebSocket(url, ['v12.stomp'], { perMessageDeflate: false });
       cleanups.push(() => ws.terminate());
-      await new Promise<void>((resolve, reject) => {
+      return new Promise<void>((resolve, reject) => {
         ws.once('error', reject);
         ws.once('open', () =>
           ws.send(encodeFrame('CONNECT', { 'accept-version': '1.2', host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' })),
@@ -68,7 +75,19 @@ async function startStomp(url: string, queues: string[], prefetch: number): Prom
               onBody(frame.body);
               ws.send(encodeFrame('ACK', { id: frame.headers.ack! }));
             } else if (frame.command === 'CONNECTED') {
-              ws.send(encodeFrame('SUBSCRIBE', { id: 's0', destination: `/amq/queue/${queue}`, ack: 'client-individual', 'prefetch-count': String(prefetch) }));
+              // A receipt on the last subscription says they are all live (frames are handled in order).
+              mine.forEach((queue, i) =>
+                ws.send(
+                  encodeFrame('SUBSCRIBE', {
+                    id: `s${i}`,
+                    destination: `/amq/queue/${queue}`,
+                    ack: 'client-individual',
+                    'prefetch-count': String(prefetch),
+                    ...(i === mine.length - 1 && { receipt: 'subscribed' }),
+                  }),
+                ),
+              );
+            } else if (frame.command === 'RECEIPT') {
               resolve();
             } else if (frame.command === 'ERROR') {
               reject(new Error(`STOMP error: ${frame.headers.message ?? ''} ${frame.body}`));
@@ -76,9 +95,8 @@ async function startStomp(url: string, queues: string[], prefetch: number): Prom
           }
         });
       });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(50, queues.length) }, openOne));
+    }),
+  );
 }
 
 async function startAmqp(url: string, queues: string[], prefetch: number): Promise<void> {
