@@ -1,27 +1,16 @@
-import type { Clock } from '../core/clock.js';
 import type { Principal } from '../core/credentials.js';
-import type { DriverHost } from '../core/driver-host.js';
 import { isGatewayError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import type { StatusStore } from '../core/status-store.js';
-import type { SystemDirectory } from '../core/system-directory.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpgradeRefusal, UpgradeRoute } from '../transport/websocket-gateway.js';
 import { authenticateControl, type ControlAuthDeps, ScopeRefusal } from './control-auth.js';
-import { ControlSession, type ControlSessionOptions } from './control-session.js';
+import { ControlSession, type ControlSessionDeps, type ControlSessionOptions } from './control-session.js';
 
 export const controlPath = '/api/engine/v2/systems/control';
 
-export interface ControlRouteDeps {
+/** What every session gets, plus the authentication that runs before the upgrade. */
+export type ControlRouteDeps = Omit<ControlSessionDeps, 'connection' | 'principal' | 'options'> & {
   auth: ControlAuthDeps;
-  directory: SystemDirectory;
-  store: StatusStore;
-  host: DriverHost;
-  clock: Clock;
-  log: Logger;
-  metrics: GatewayMetrics;
   options: ControlSessionOptions & { maxFrameBytes: number };
-}
+};
 
 /**
  * The control channel (spec: control-protocol.md, "Endpoint and authentication"): the credential is checked
