@@ -6,6 +6,12 @@ import { createInterface } from 'node:readline';
 
 const mainScript = resolve('dist/src/main.js');
 
+/** Children still running when the test process exits (a test that failed before stop()) are killed. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export interface GatewayProcess {
   port: number;
   url: string;
@@ -33,6 +39,8 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
     env: { ...process.env, PORT: '', AMQP_URL: '', REDIS_URL: '', ...env, SWITCHBOARD_CONFIG: file },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   const logs: Array<Record<string, any>> = [];
   const waiters: Array<{ match: (l: Record<string, any>) => boolean; resolve: (l: Record<string, any>) => void }> = [];
   let stderr = '';

@@ -18,14 +18,18 @@ describe('gateway lifecycle', () => {
       tokens: { kind: 'static', tokens: { [`tok-${run}`]: `p-${run}` } },
       notify: { retention: testRetention },
     });
-    const client = await TestClient.connect(gw.wsUrl);
-    assert.equal((await client.request(join(`tok-${run}`))).status, 200);
-    const started = Date.now();
-    const exit = gw.stop();
-    assert.equal(await client.closed, 1001);
-    assert.equal(await exit, 0);
-    assert.ok(Date.now() - started < 10_000, 'exited within 10 s');
-    assert.ok(gw.logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
+    try {
+      const client = await TestClient.connect(gw.wsUrl);
+      assert.equal((await client.request(join(`tok-${run}`))).status, 200);
+      const started = Date.now();
+      const exit = gw.stop();
+      assert.equal(await client.closed, 1001);
+      assert.equal(await exit, 0);
+      assert.ok(Date.now() - started < 10_000, 'exited within 10 s');
+      assert.ok(gw.logs.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
+    } finally {
+      await gw.stop();
+    }
   });
 
   it('refuses an upgrade on any other path before upgrading, and warns when started with demo credentials', async () => {
