@@ -3,6 +3,7 @@ import { defineDriver, method } from '../../src/drivers/driver-api.js';
 import { demoControl, type RunningGateway, startGateway } from './gateway.js';
 import { TestClient } from './ws-client.js';
 import type { GatewayOptions } from '../../src/app.js';
+import type { Principal } from '../../src/core/credentials.js';
 
 export const controlPath = '/api/engine/v2/systems/control';
 
@@ -24,6 +25,17 @@ export const slowDriver = defineDriver({
  * The demo configuration plus `sys-test` (in no zone) holding a `Slow` module, with a short exec timeout.
  * Extra control settings are merged over it.
  */
+/** An admin principal reaching every system, for calling the DriverHost directly in tests. */
+export const adminCaller: Principal = {
+  id: 'test',
+  kind: 'api-key',
+  clearance: 'admin',
+  canPublish: false,
+  systems: ['*'],
+  zones: [],
+  scopes: ['control'],
+};
+
 export function controlTestConfig(control: Record<string, unknown> = {}): Record<string, unknown> {
   const demo = demoControl() as { systems: unknown[]; modules: unknown[] };
   return {

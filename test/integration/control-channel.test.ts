@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import type { RunningGateway } from '../helpers/gateway.js';
 import { captureLogger } from '../helpers/capture-logger.js';
-import { connectControl, controlPath, startControlGateway } from '../helpers/control-gateway.js';
+import { adminCaller, connectControl, controlPath, startControlGateway } from '../helpers/control-gateway.js';
 import type { TestClient } from '../helpers/ws-client.js';
 
 const jwtSecret = 'control-channel-secret-0123456789';
@@ -246,13 +246,3 @@ describe('control heartbeat', () => {
     }
   });
 });
-
-const adminCaller = {
-  id: 'test',
-  kind: 'api-key' as const,
-  clearance: 'admin' as const,
-  canPublish: false,
-  systems: ['*' as const],
-  zones: [],
-  scopes: ['control'],
-};

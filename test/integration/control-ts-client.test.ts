@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
+import { adminCaller } from '../helpers/control-gateway.js';
 import { runTsClient } from '../helpers/ts-client-run.js';
 
 const jwtSecret = 'ts-client-test-secret-0123456789';
@@ -44,13 +45,3 @@ describe('@placeos/ts-client against the control channel', () => {
     expectScenario(await runTsClient({ host: `127.0.0.1:${gw.port}`, sys: 'sys-demo', jwt }));
   });
 });
-
-const adminCaller = {
-  id: 'test',
-  kind: 'api-key' as const,
-  clearance: 'admin' as const,
-  canPublish: false,
-  systems: ['*' as const],
-  zones: [],
-  scopes: ['control'],
-};

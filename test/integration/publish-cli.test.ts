@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { connectPublisher } from '../../src/publish/connect-publisher.js';
 import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { amqpUrl, testRetention } from '../helpers/rabbitmq.js';
+import { startJoinedGateway } from '../helpers/joined-gateway.js';
 import { join, TestClient } from '../helpers/ws-client.js';
 
 const bin = fileURLToPath(new URL('../../../bin/switchboard.js', import.meta.url));
@@ -57,12 +58,9 @@ describe('switchboard CLI', () => {
     let gw: RunningGateway;
     let client: TestClient;
     const profile = uniqueId('cli');
-    const token = `tok-${profile}`;
 
     before(async () => {
-      gw = await startGateway({ tokens: { kind: 'static', tokens: { [token]: profile } } });
-      client = await TestClient.connect(gw.wsUrl);
-      assert.equal((await client.request(join(token))).status, 200);
+      ({ gw, client } = await startJoinedGateway(profile));
     });
     after(async () => {
       await client.close();
@@ -111,7 +109,6 @@ describe('switchboard CLI', () => {
     let gw: RunningGateway;
     let client: TestClient;
     const profile = uniqueId('cliq');
-    const token = `tok-${profile}`;
     const retentionEnv = {
       RETENTION_MAX_LENGTH: String(testRetention.maxLength),
       RETENTION_MESSAGE_TTL_MS: String(testRetention.messageTtlMs),
@@ -119,9 +116,7 @@ describe('switchboard CLI', () => {
     };
 
     before(async () => {
-      gw = await startGateway({ amqpUrl, notify: { retention: testRetention }, tokens: { kind: 'static', tokens: { [token]: profile } } });
-      client = await TestClient.connect(gw.wsUrl);
-      assert.equal((await client.request(join(token))).status, 200);
+      ({ gw, client } = await startJoinedGateway(profile, { amqpUrl, notify: { retention: testRetention } }));
     });
     after(async () => {
       await client.close();

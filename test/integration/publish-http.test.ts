@@ -2,19 +2,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { GatewayError } from '../../src/core/errors.js';
 import { connectPublisher } from '../../src/publish/connect-publisher.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
-import { join, TestClient } from '../helpers/ws-client.js';
+import { uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { startJoinedGateway } from '../helpers/joined-gateway.js';
+import type { TestClient } from '../helpers/ws-client.js';
 
 describe('HTTP publish endpoint and the publisher over HTTP (memory broker)', () => {
   let gw: RunningGateway;
   const profile = uniqueId('pub');
-  const token = `tok-${profile}`;
   let client: TestClient;
 
   before(async () => {
-    gw = await startGateway({ tokens: { kind: 'static', tokens: { [token]: profile } } });
-    client = await TestClient.connect(gw.wsUrl);
-    assert.equal((await client.request(join(token))).status, 200);
+    ({ gw, client } = await startJoinedGateway(profile));
   });
   after(async () => {
     await client.close();
