@@ -8,6 +8,7 @@ import type { BrokerSubscription, DeliveryHandler, DeliveryVerdict, Notification
 import type { RetentionConfig } from '../../config/schema.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
+import { AckBatcher } from './ack-batcher.js';
 import { DeliveryMode } from './delivery-mode.js';
 import {
   deadLetterExchangeName,
@@ -42,8 +43,12 @@ interface Link {
   readonly publisher: ConfirmChannel;
   /** Consumes the mailboxes of the profiles joined here (single active consumer per mailbox). */
   readonly relay: Channel;
+  /** Settles the mailbox deliveries on `relay`. */
+  readonly relayAcks: AckBatcher;
   /** Consumes this node's relay queue and the dead-letter log queue. */
   readonly node: Channel;
+  /** Settles the deliveries of the consumers on `node`. */
+  readonly nodeAcks: AckBatcher;
   /** Declares mailboxes; a refused declare closes only this channel. Recreated on demand. */
   declarer: Promise<Channel> | undefined;
   /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
@@ -255,7 +260,10 @@ export class AmqpBroker implements NotificationBroker {
     const queue = mailboxQueueName(this.options.queuePrefix, profile);
     state.mode.attached(await this.declareMailbox(link, queue, true));
     await link.publisher.bindQueue(this.nodeQueue, relayExchange, queue);
-    const { consumerTag } = await link.relay.consume(queue, (msg) => this.onMailboxMessage(link, profile, state, msg));
+    const { consumerTag } = await link.relay.consume(queue, (msg) => {
+      if (msg) link.relayAcks.track(msg);
+      this.onMailboxMessage(link, profile, state, msg);
+    });
     if (this.profiles.get(profile) !== state || !link.alive) {
       // Unsubscribed (or disconnected) while attaching.
       if (link.alive) await link.relay.cancel(consumerTag).catch(() => {});
@@ -281,12 +289,12 @@ export class AmqpBroker implements NotificationBroker {
     const marker = msg.properties.headers?.[markerHeader];
     if (marker !== undefined) {
       this.onMarker(link, profile, state, String(marker), String(msg.properties.headers?.[markerNodeHeader] ?? ''));
-      safely(() => link.relay.ack(msg));
+      link.relayAcks.ack(msg);
       return;
     }
     const check = checkNotification(msg.content);
     if (!check.ok) {
-      safely(() => link.relay.nack(msg, false, false));
+      link.relayAcks.nack(msg, false);
       metrics?.messagesDeadLettered.inc();
       log.warn({ profileId: profile, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
       return;
@@ -310,9 +318,9 @@ export class AmqpBroker implements NotificationBroker {
         if (err || returned) {
           state.mode.copyDone();
           if (returned) log.warn({ profileId: profile }, 'relay copy unroutable; requeued in the mailbox');
-          safely(() => link.relay.nack(msg, false, true));
+          link.relayAcks.nack(msg, true);
         } else {
-          safely(() => link.relay.ack(msg));
+          link.relayAcks.ack(msg);
         }
       },
     );
@@ -328,8 +336,8 @@ export class AmqpBroker implements NotificationBroker {
     const verdict = this.handOver(profile, state, msg.content);
     const settle = (v: DeliveryVerdict) => {
       if (!link.alive) return;
-      if (v === 'ack') safely(() => link.relay.ack(msg));
-      else safely(() => link.relay.nack(msg, false, v === 'requeue'));
+      if (v === 'ack') link.relayAcks.ack(msg);
+      else link.relayAcks.nack(msg, v === 'requeue');
     };
     if (typeof verdict === 'string') settle(verdict);
     else verdict.then(settle, () => settle('requeue'));
@@ -388,17 +396,17 @@ export class AmqpBroker implements NotificationBroker {
   private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
     if (!link.alive) return; // unacknowledged: it stays in this node's durable queue
     if (verdict === 'ack') {
-      safely(() => link.node.ack(msg));
+      link.nodeAcks.ack(msg);
       return;
     }
     if (verdict === 'reject') {
       this.options.metrics?.messagesDeadLettered.inc();
-      safely(() => link.node.nack(msg, false, false));
+      link.nodeAcks.nack(msg, false);
       return;
     }
     this.giveBack(link, msg).then(
-      () => safely(() => link.node.ack(msg)),
-      () => safely(() => link.node.nack(msg, false, true)),
+      () => link.nodeAcks.ack(msg),
+      () => link.nodeAcks.nack(msg, true),
     );
   }
 
@@ -440,7 +448,7 @@ export class AmqpBroker implements NotificationBroker {
     } else {
       this.options.log.warn({ profileId, queue, reason, deadLetterQueue: this.options.deadLetterQueue }, 'message dead-lettered');
     }
-    safely(() => link.node.ack(msg));
+    link.nodeAcks.ack(msg);
   }
 
   /** Builds the channels and topology on a fresh connection and re-attaches every joined profile. */
@@ -450,7 +458,18 @@ export class AmqpBroker implements NotificationBroker {
       const publisher = await model.createConfirmChannel();
       const relay = await model.createChannel();
       const node = await model.createChannel();
-      const link: Link = { model, publisher, relay, node, declarer: undefined, returned: new Set(), nodeConsumers: [], alive: true };
+      const link: Link = {
+        model,
+        publisher,
+        relay,
+        relayAcks: new AckBatcher(relay),
+        node,
+        nodeAcks: new AckBatcher(node),
+        declarer: undefined,
+        returned: new Set(),
+        nodeConsumers: [],
+        alive: true,
+      };
       for (const [name, channel] of [['publisher', publisher], ['relay', relay], ['node', node]] as const) {
         channel.on('error', (err: Error) => log.error({ channel: name, reason: err.message }, 'broker channel error'));
         channel.on('close', () => {
@@ -488,8 +507,18 @@ export class AmqpBroker implements NotificationBroker {
       await node.prefetch(prefetch);
       this.link = link;
       this.declaredAt.clear();
-      const relayConsumer = await node.consume(this.nodeQueue, (msg) => this.onRelayCopy(link, msg), { exclusive: true });
-      const logConsumer = await node.consume(logQueue, (msg) => this.onDeadLetterLog(link, msg));
+      const relayConsumer = await node.consume(
+        this.nodeQueue,
+        (msg) => {
+          if (msg) link.nodeAcks.track(msg);
+          this.onRelayCopy(link, msg);
+        },
+        { exclusive: true },
+      );
+      const logConsumer = await node.consume(logQueue, (msg) => {
+        if (msg) link.nodeAcks.track(msg);
+        this.onDeadLetterLog(link, msg);
+      });
       link.nodeConsumers.push(relayConsumer.consumerTag, logConsumer.consumerTag);
       for (const [profile, state] of this.profiles) {
         state.consumerTag = undefined;
@@ -552,6 +581,7 @@ export class AmqpBroker implements NotificationBroker {
     link.alive = false;
     for (const tag of link.nodeConsumers) await link.node.cancel(tag);
     link.node.nackAll(true);
+    link.nodeAcks.clear();
     for (let i = 0; i < 100_000; i += 1) {
       const msg = await link.node.get(this.nodeQueue, { noAck: false });
       if (msg === false) break;

@@ -1,0 +1,129 @@
+import type { Channel, Message } from 'amqplib';
+
+type EntryState = 'pending' | 'ack' | 'done';
+
+interface Entry {
+  readonly tag: number;
+  state: EntryState;
+}
+
+/** The part of an amqplib channel the batcher settles through. */
+export type SettlingChannel = Pick<Channel, 'ack' | 'nack'>;
+
+/**
+ * Settles the messages of one channel, coalescing acknowledgements: every ack asked for during one turn of
+ * the event loop goes out as a single `basic.ack` with `multiple` for the longest settled run at the front
+ * of the channel's outstanding deliveries, plus one plain ack for each settled message behind a still
+ * pending one (so a socket that is slow to write cannot hold back the other profiles' prefetch windows).
+ * Per-message acks were the largest share of the broker's and amqplib's work per delivered message.
+ *
+ * A `multiple` ack covers every outstanding tag up to its own, so every delivery on the channel must be
+ * registered with `track` and settled through this class; its tag must still be outstanding at the broker
+ * (RabbitMQ closes the channel on an unknown tag), which is why it is always the highest tag of the run
+ * still waiting for its ack. Nacks go out at once, one by one.
+ */
+export class AckBatcher {
+  /** Outstanding deliveries in delivery-tag order; `head` is the first not yet released. */
+  private entries: Entry[] = [];
+  private head = 0;
+  private readonly byTag = new Map<number, Entry>();
+  private readonly settledThisTurn: Entry[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    private readonly channel: SettlingChannel,
+    private readonly schedule: (flush: () => void) => void = setImmediate,
+  ) {}
+
+  /** Registers a message just delivered on the channel (in delivery order). */
+  track(msg: Message): void {
+    const entry: Entry = { tag: msg.fields.deliveryTag, state: 'pending' };
+    this.entries.push(entry);
+    this.byTag.set(entry.tag, entry);
+  }
+
+  ack(msg: Message): void {
+    const entry = this.byTag.get(msg.fields.deliveryTag);
+    if (!entry || entry.state !== 'pending') return;
+    entry.state = 'ack';
+    this.settledThisTurn.push(entry);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.schedule(() => this.flush());
+    }
+  }
+
+  nack(msg: Message, requeue: boolean): void {
+    const entry = this.byTag.get(msg.fields.deliveryTag);
+    if (!entry || entry.state !== 'pending') return;
+    entry.state = 'done';
+    this.byTag.delete(entry.tag);
+    this.send(() => this.channel.nack(tagOnly(entry.tag), false, requeue));
+  }
+
+  /** Forgets everything outstanding (the channel's deliveries were all nacked or the channel is gone). */
+  clear(): void {
+    this.entries = [];
+    this.head = 0;
+    this.byTag.clear();
+    this.settledThisTurn.length = 0;
+  }
+
+  /** Deliveries tracked and not yet released (for tests and diagnostics). */
+  get outstanding(): number {
+    return this.byTag.size;
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    let multipleUpTo: number | undefined;
+    while (this.head < this.entries.length && this.entries[this.head]!.state !== 'pending') {
+      const entry = this.entries[this.head++]!;
+      if (entry.state === 'ack') multipleUpTo = entry.tag;
+      entry.state = 'done';
+      this.byTag.delete(entry.tag);
+    }
+    if (multipleUpTo !== undefined) this.send(() => this.channel.ack(tagOnly(multipleUpTo), true));
+    for (const entry of this.settledThisTurn) {
+      if (entry.state !== 'ack') continue;
+      entry.state = 'done';
+      this.byTag.delete(entry.tag);
+      this.send(() => this.channel.ack(tagOnly(entry.tag), false));
+    }
+    this.settledThisTurn.length = 0;
+    this.compact();
+  }
+
+  /** amqplib throws when the channel has closed; RabbitMQ then requeues everything unsettled by itself. */
+  private send(settle: () => void): void {
+    try {
+      settle();
+    } catch {
+      this.clear();
+    }
+  }
+
+  /** Entries kept for ordering, settled or not (bounded: see compact). */
+  get retained(): number {
+    return this.entries.length - this.head;
+  }
+
+  /**
+   * Drops released entries from the front and, when a long-pending delivery keeps many settled ones behind
+   * it, those too, so memory follows what is outstanding rather than what passed by.
+   */
+  private compact(): void {
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.retained > 2 * this.byTag.size + 1_024) {
+      this.entries = this.entries.slice(this.head).filter((entry) => entry.state !== 'done');
+      this.head = 0;
+    }
+  }
+}
+
+/** amqplib's ack and nack read nothing but the delivery tag. */
+function tagOnly(deliveryTag: number): Message {
+  return { fields: { deliveryTag } } as Message;
+}
