@@ -13,6 +13,13 @@ const MAX_TIMER_MS = 2_147_483_647;
 export const systemClock: Clock = {
   now: () => Date.now(),
   schedule(delayMs, fn) {
+    // The common case holds one timer and one cancel closure per call: the notification channel keeps one
+    // per idle joined socket.
+    if (delayMs <= MAX_TIMER_MS) {
+      const timer = setTimeout(fn, Math.max(0, delayMs));
+      timer.unref();
+      return () => clearTimeout(timer);
+    }
     let timer: NodeJS.Timeout;
     let cancelled = false;
     const arm = (remaining: number) => {
@@ -22,7 +29,7 @@ export const systemClock: Clock = {
         if (remaining > step) arm(remaining - step);
         else fn();
       }, step);
-      timer.unref?.();
+      timer.unref();
     };
     arm(delayMs);
     return () => {

@@ -23,8 +23,8 @@ export interface NotifySessionOptions {
   requestsPerSecond: number;
 }
 
+/** What every session of the route shares (one object for all sockets: it is per-socket memory otherwise). */
 export interface NotifySessionDeps {
-  connection: Connection;
   hub: ProfileHub;
   verifier: TokenVerifier;
   /** False while the broker is unreachable: joins answer 503. */
@@ -44,6 +44,8 @@ interface Joined {
   cancelRevalidate: () => void;
 }
 
+const noop = () => {};
+
 /** Close code for a socket that did not join in time (spec: "Connecting"). */
 export const joinDeadlineCloseCode = 1008;
 
@@ -60,28 +62,29 @@ export class NotifySession implements Session, ProfileSubscriber {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly limiter: RateLimiter;
-  private readonly log: Logger;
 
-  constructor(private readonly deps: NotifySessionDeps) {
-    this.log = deps.log.child({ conn: deps.connection.id });
+  constructor(
+    private readonly deps: NotifySessionDeps,
+    private readonly connection: Connection,
+  ) {
     this.limiter = new RateLimiter(deps.options.requestsPerSecond, deps.options.requestsPerSecond * 2, deps.clock);
     this.armJoinDeadline();
   }
 
   onText(text: string): void {
     if (text === 'ping') {
-      this.deps.connection.send('pong');
+      this.connection.send('pong');
       return;
     }
     const parsed = parseNotifyRequest(text);
     if (!parsed.ok) {
       this.deps.metrics.badFrames.inc({ channel: 'notify' });
-      this.log.info({ reason: parsed.message }, 'bad request');
+      this.note('info', { reason: parsed.message }, 'bad request');
       this.reply(parsed.correlationId, 400, parsed.message);
       return;
     }
     if (!this.limiter.take()) {
-      this.log.warn('rate limited');
+      this.note('warn', {}, 'rate limited');
       this.reply(parsed.request.correlationId, 429, 'Too many requests.');
       return;
     }
@@ -90,7 +93,7 @@ export class NotifySession implements Session, ProfileSubscriber {
 
   onBinary(): void {
     this.deps.metrics.badFrames.inc({ channel: 'notify' });
-    this.log.info('binary frame refused');
+    this.note('info', {}, 'binary frame refused');
     this.reply(undefined, 400, 'Binary frames are not supported; send JSON text frames.');
   }
 
@@ -111,7 +114,7 @@ export class NotifySession implements Session, ProfileSubscriber {
   }
 
   private write(body: Buffer, onWritten: WriteCallback): boolean {
-    if (!this.deps.connection.send(body, onWritten)) return false;
+    if (!this.connection.send(body, onWritten)) return false;
     this.deps.metrics.messagesWritten.inc();
     return true;
   }
@@ -132,8 +135,8 @@ export class NotifySession implements Session, ProfileSubscriber {
       else await this.leave(request);
     } catch (err) {
       const status = isGatewayError(err) ? notifyStatusByCode[err.code] : 500;
-      if (!isGatewayError(err)) this.log.error({ err }, 'unexpected failure handling request');
-      else this.log.info({ action: request.action, status, reason: err.message }, 'request refused');
+      if (!isGatewayError(err)) this.note('error', { err }, 'unexpected failure handling request');
+      else this.note('info', { action: request.action, status, reason: err.message }, 'request refused');
       if (request.action === 'joinChannel') this.deps.metrics.joinFailures.inc({ reason: String(status) });
       this.reply(request.correlationId, status, isGatewayError(err) ? err.message : 'Internal error.', this.joined?.profileId);
     }
@@ -168,10 +171,11 @@ export class NotifySession implements Session, ProfileSubscriber {
       return;
     }
     this.cancelJoinDeadline?.();
-    this.joined = { profileId: grant.profileId, token, cancelExpiry: () => {}, cancelRevalidate: () => {} };
+    this.cancelJoinDeadline = undefined;
+    this.joined = { profileId: grant.profileId, token, cancelExpiry: noop, cancelRevalidate: noop };
     this.adoptToken(token, grant);
     this.deps.metrics.joins.inc();
-    this.log.info({ profileId: grant.profileId }, 'joined');
+    this.note('info', { profileId: grant.profileId }, 'joined');
     this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
     const held = this.pendingJoinReply ?? [];
     this.pendingJoinReply = undefined;
@@ -202,7 +206,7 @@ export class NotifySession implements Session, ProfileSubscriber {
     joined.expiresAt = grant.expiresAt;
     joined.cancelExpiry =
       grant.expiresAt === undefined
-        ? () => {}
+        ? noop
         : this.deps.clock.schedule(grant.expiresAt - this.deps.clock.now(), () => this.expire('expired'));
     joined.cancelRevalidate = this.deps.clock.schedule(this.deps.options.tokenRevalidateMs, () => {
       this.queue = this.queue.then(() => this.revalidate(joined));
@@ -223,7 +227,7 @@ export class NotifySession implements Session, ProfileSubscriber {
         return;
       }
       // The token service is down: keep the channel (the token was valid) and try again later.
-      this.log.warn({ profileId: joined.profileId, reason: isGatewayError(err) ? err.message : 'unexpected' }, 'token revalidation failed');
+      this.note('warn', { profileId: joined.profileId, reason: isGatewayError(err) ? err.message : 'unexpected' }, 'token revalidation failed');
       this.adoptToken(joined.token, { profileId: joined.profileId, ...(joined.expiresAt !== undefined && { expiresAt: joined.expiresAt }) });
     }
   }
@@ -242,7 +246,7 @@ export class NotifySession implements Session, ProfileSubscriber {
     joined.cancelRevalidate();
     this.deps.hub.leave(joined.profileId, this);
     this.deps.metrics.leaves.inc({ cause });
-    this.log.info({ profileId: joined.profileId, cause }, 'left');
+    this.note('info', { profileId: joined.profileId, cause }, 'left');
     if (!this.closed) this.armJoinDeadline();
   }
 
@@ -250,14 +254,19 @@ export class NotifySession implements Session, ProfileSubscriber {
     this.cancelJoinDeadline?.();
     this.cancelJoinDeadline = this.deps.clock.schedule(this.deps.options.joinDeadlineMs, () => {
       if (this.joined || this.closed) return;
-      this.log.info('join deadline passed; closing');
-      this.deps.connection.close(joinDeadlineCloseCode, 'join deadline exceeded');
+      this.note('info', {}, 'join deadline passed; closing');
+      this.connection.close(joinDeadlineCloseCode, 'join deadline exceeded');
     });
   }
 
+  /** Logs with the connection id; no child logger per socket, as every idle socket would keep one. */
+  private note(level: 'info' | 'warn' | 'error', fields: object, message: string): void {
+    this.deps.log[level]({ conn: this.connection.id, ...fields }, message);
+  }
+
   private reply(correlationId: string | undefined, status: number, message: string, channelId?: ProfileId): void {
-    if (!this.deps.connection.isOpen) return;
-    this.deps.connection.send(
+    if (!this.connection.isOpen) return;
+    this.connection.send(
       formatNotifyReply({
         ...(correlationId !== undefined && { correlationId }),
         status,

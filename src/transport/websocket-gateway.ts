@@ -5,8 +5,10 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Connection, Session } from '../core/connection.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { type Channel, type ConnectionContext, SocketConnection } from './socket-connection.js';
 
-export type Channel = 'notify' | 'control';
+export type { Channel } from './socket-connection.js';
+export { slowConsumerCloseCode } from './socket-connection.js';
 
 /** Refusal of an upgrade: an HTTP status with a JSON body, never a WebSocket close. */
 export interface UpgradeRefusal {
@@ -31,12 +33,7 @@ export interface WebSocketGatewayOptions {
   metrics: GatewayMetrics;
 }
 
-/** Close code for a socket whose unsent buffer passed the high-water mark (documented in README). */
-export const slowConsumerCloseCode = 4008;
 export const shuttingDownCloseCode = 1001;
-/** How long a slow consumer has to read its backlog and the close frame before its socket is destroyed. */
-const slowConsumerGraceMs = 1_000;
-const textFrame = { binary: false } as const;
 
 const statusText: Record<number, string> = {
   400: 'Bad Request',
@@ -48,18 +45,14 @@ const statusText: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-interface Tracked {
-  ws: WebSocket;
-  alive: boolean;
-}
-
 /**
  * The WebSocket side of the one HTTP port: routes upgrades by path, authorizes before upgrading, pings idle
  * sockets and closes dead ones, closes slow consumers, and adapts `ws` to the Connection port.
  */
 export class WebSocketGateway {
   private readonly routes = new Map<string, { route: UpgradeRoute<any>; wss: WebSocketServer }>();
-  private readonly sockets = new Set<Tracked>();
+  private readonly sockets = new Set<SocketConnection>();
+  private readonly connectionContext: ConnectionContext;
   private readonly heartbeat: NodeJS.Timeout;
   private accepting = true;
   private nextId = 0;
@@ -75,6 +68,12 @@ export class WebSocketGateway {
         refuse(socket, { status: 500, body: { error: 'internal error' } });
       });
     });
+    this.connectionContext = {
+      log: options.log,
+      metrics: options.metrics,
+      maxBufferedBytes: options.maxBufferedBytes,
+      forget: (connection) => this.sockets.delete(connection),
+    };
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs);
     this.heartbeat.unref();
     options.metrics.probeBufferedBytes(() => {
@@ -92,7 +91,7 @@ export class WebSocketGateway {
   /** Open sockets per channel. */
   counts(): Record<Channel, number> {
     const counts: Record<Channel, number> = { notify: 0, control: 0 };
-    for (const { ws } of this.sockets) counts[(ws as WebSocket & { channel: Channel }).channel] += 1;
+    for (const connection of this.sockets) counts[connection.channel] += 1;
     return counts;
   }
 
@@ -114,7 +113,8 @@ export class WebSocketGateway {
   }
 
   private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
+    // A module-level listener: a closure here would keep `req` (and its headers) alive for the socket's life.
+    socket.on('error', destroyEmitter);
     if (!this.accepting) return refuse(socket, { status: 503, body: { error: 'shutting down' } });
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
     const entry = this.routes.get(url.pathname);
@@ -129,81 +129,30 @@ export class WebSocketGateway {
   }
 
   private attach(ws: WebSocket, route: UpgradeRoute<unknown>, context: unknown, req: IncomingMessage): void {
-    const tracked: Tracked = { ws, alive: true };
-    (ws as WebSocket & { channel: Channel }).channel = route.channel;
-    this.sockets.add(tracked);
-    const { log, metrics, maxBufferedBytes } = this.options;
     const id = `${this.idPrefix}-${(this.nextId++).toString(36)}`;
-    const remoteAddress = req.socket.remoteAddress ?? 'unknown';
-    metrics.socketsOpen.inc({ channel: route.channel });
-    log.info({ conn: id, channel: route.channel, remote: remoteAddress }, 'connected');
-
-    // The peer does not read: stop writing, tell it why (queued behind its unread bytes), and cut it off if
-    // it does not drain in time. Frames still queued fail, so their messages go back to the broker.
-    const closeSlowConsumer = () => {
-      metrics.backpressureCloses.inc();
-      log.warn({ conn: id, bufferedBytes: ws.bufferedAmount, maxBufferedBytes }, 'slow consumer: closing');
-      ws.close(slowConsumerCloseCode, 'slow consumer');
-      setTimeout(() => ws.terminate(), slowConsumerGraceMs).unref();
-    };
-    const connection: Connection = {
-      id,
-      remoteAddress,
-      get bufferedAmount() {
-        return ws.bufferedAmount;
-      },
-      get isOpen() {
-        return ws.readyState === WebSocket.OPEN;
-      },
-      send(data, onWritten) {
-        if (ws.readyState !== WebSocket.OPEN) return false;
-        ws.send(data, textFrame, onWritten);
-        if (ws.bufferedAmount > maxBufferedBytes) closeSlowConsumer();
-        return true;
-      },
-      close(code, reason) {
-        ws.close(code, reason);
-      },
-    };
-
-    const session = route.open(connection, context, req);
-    ws.on('pong', () => {
-      tracked.alive = true;
-    });
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
-      tracked.alive = true;
-      try {
-        if (isBinary) session.onBinary();
-        else session.onText(Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as Buffer).toString('utf8'));
-      } catch (err) {
-        log.error({ conn: id, err }, 'session failed on a frame');
-      }
-    });
-    ws.on('error', (err) => log.info({ conn: id, reason: err.message }, 'socket error'));
-    ws.on('close', (code: number) => {
-      this.sockets.delete(tracked);
-      metrics.socketsOpen.dec({ channel: route.channel });
-      log.info({ conn: id, channel: route.channel, code }, 'disconnected');
-      try {
-        session.onClose();
-      } catch (err) {
-        log.error({ conn: id, err }, 'session failed on close');
-      }
-    });
+    const connection = new SocketConnection(ws, id, req.socket.remoteAddress ?? 'unknown', route.channel, this.connectionContext);
+    this.sockets.add(connection);
+    this.options.metrics.socketsOpen.inc({ channel: route.channel });
+    this.options.log.info({ conn: id, channel: route.channel, remote: connection.remoteAddress }, 'connected');
+    connection.serve(route.open(connection, context, req));
   }
 
   /** Dead-peer detection: a socket that did not answer the previous ping (nor sent anything) is closed. */
   private beat(): void {
-    for (const tracked of this.sockets) {
-      if (!tracked.alive) {
-        this.options.log.info('dead peer: terminating');
-        tracked.ws.terminate();
+    for (const connection of this.sockets) {
+      if (!connection.alive) {
+        this.options.log.info({ conn: connection.id }, 'dead peer: terminating');
+        connection.ws.terminate();
         continue;
       }
-      tracked.alive = false;
-      if (tracked.ws.readyState === WebSocket.OPEN) tracked.ws.ping();
+      connection.alive = false;
+      if (connection.ws.readyState === WebSocket.OPEN) connection.ws.ping();
     }
   }
+}
+
+function destroyEmitter(this: Duplex): void {
+  this.destroy();
 }
 
 function refuse(socket: Duplex, refusal: UpgradeRefusal): void {

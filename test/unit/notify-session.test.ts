@@ -48,16 +48,18 @@ async function setup() {
   await broker.start();
   const verifier = new ScriptedVerifier();
   const connection = new FakeConnection();
-  const session = new NotifySession({
-    connection,
-    hub: new ProfileHub(broker, silentLogger),
+  const session = new NotifySession(
+    {
+      hub: new ProfileHub(broker, silentLogger),
     verifier,
     brokerAvailable: () => true,
     clock,
     log: silentLogger,
     metrics: new GatewayMetrics(),
     options: { joinDeadlineMs: 1_000, tokenRevalidateMs: 5_000, requestsPerSecond: 100 },
-  });
+    },
+    connection,
+  );
   const settle = () => new Promise((r) => setImmediate(r));
   const lastReply = () => JSON.parse(connection.sent.at(-1)!);
   return { clock, broker, verifier, connection, session, settle, lastReply };
