@@ -62,6 +62,8 @@ interface IdleRow {
   scenario: string;
   sockets: number;
   joinsPerSecond: number;
+  /** The gateway's CPU time per join while the sockets connected and joined (what a join costs it). */
+  gatewayCpuMicrosPerJoin: number;
   rssBeforeMiB: number;
   rssAfterMiB: number;
   rssPerSocketKiB: number;
@@ -285,12 +287,14 @@ async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
     });
     await Promise.all(ready);
     const joinSeconds = (performance.now() - startedAt) / 1000;
+    const joined = sampleProc(gateway.pid);
     await sleep(3_000); // let allocation settle
     const after = sampleProc(gateway.pid);
     return {
       scenario: scenario.name,
       sockets: scenario.sockets,
       joinsPerSecond: Math.round(scenario.sockets / joinSeconds),
+      gatewayCpuMicrosPerJoin: round(((joined.cpuSeconds - before.cpuSeconds) * 1e6) / scenario.sockets, 1),
       rssBeforeMiB: round(before.rssBytes / 2 ** 20, 1),
       rssAfterMiB: round(after.rssBytes / 2 ** 20, 1),
       rssPerSocketKiB: round((after.rssBytes - before.rssBytes) / 1024 / scenario.sockets, 2),
@@ -400,8 +404,13 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
     lines.push('');
   }
   if (idle.length > 0) {
-    lines.push('| scenario | joined sockets | joins/s | gateway RSS before MiB | after MiB | RSS per socket KiB |', '| --- | ---: | ---: | ---: | ---: | ---: |');
-    for (const r of idle) lines.push(`| ${r.scenario} | ${r.sockets} | ${r.joinsPerSecond} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
+    lines.push(
+      '| scenario | joined sockets | joins/s | gateway CPU µs per join | gateway RSS before MiB | after MiB | RSS per socket KiB |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const r of idle) {
+      lines.push(`| ${r.scenario} | ${r.sockets} | ${r.joinsPerSecond} | ${r.gatewayCpuMicrosPerJoin} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
+    }
     lines.push('');
   }
   if (control.length > 0) {
@@ -449,7 +458,7 @@ async function main(): Promise<void> {
     } else if (scenario.kind === 'idle') {
       const row = await runIdle(scenario);
       idle.push(row);
-      console.log(`${row.scenario}: ${row.joinsPerSecond} joins/s, ${row.rssPerSocketKiB} KiB RSS per socket`);
+      console.log(`${row.scenario}: ${row.joinsPerSecond} joins/s (${row.gatewayCpuMicrosPerJoin} µs gateway CPU per join), ${row.rssPerSocketKiB} KiB RSS per socket`);
     } else {
       const row = await runControl(scenario);
       control.push(row);
