@@ -88,7 +88,7 @@ const notifySchema = z.object({
   /** Client frames allowed per second (burst = 2x); beyond it requests get 429. */
   requestsPerSecond: z.number().min(1).default(20),
   retention: retentionSchema.default(retentionSchema.parse({})),
-  /** A gateway node's relay queue is deleted this long after the node stopped consuming it (crash). */
+  /** A gateway node's relay queues are deleted this long after the node stopped consuming them (crash). */
   nodeQueueExpiresMs: z.number().int().min(10_000).default(300_000),
   /** RabbitMQ prefetch per consumer. */
   prefetch: z.number().int().min(1).max(65_535).default(500),

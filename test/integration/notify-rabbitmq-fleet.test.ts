@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { mailboxQueueArguments } from '../../src/backends/rabbitmq/topology.js';
 import { startGateway, uniqueId } from '../helpers/gateway.js';
@@ -23,7 +24,7 @@ describe('notification channel on RabbitMQ', () => {
 
   const profile = (name: string) => `${name}-${run}`;
   const tokenOf = (name: string) => `tok-${name}-${run}`;
-  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((n) => [tokenOf(n), profile(n)]));
+  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'].map((n) => [tokenOf(n), profile(n)]));
   const config = (extra: Record<string, unknown> = {}) => ({
     amqpUrl,
     tokens: { kind: 'static', tokens },
@@ -46,7 +47,9 @@ describe('notification channel on RabbitMQ', () => {
   const backendPublish = async (name: string, body: string | Buffer, persistent = true) => {
     backend.channel.sendToQueue(`message_to_user.${profile(name)}`, Buffer.isBuffer(body) ? body : Buffer.from(body), { persistent });
   };
-  const message = (i: number, tag = 'm') => JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id: `${tag}${i}`, command_status: 2, body: `n${i}` } });
+  const message = (i: number, tag = 'm', body = `n${i}`) => JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id: `${tag}${i}`, command_status: 2, body } });
+  const idOf = (frame: string) => (JSON.parse(frame) as { data: { id: string } }).data.id;
+  const socketOf = (client: TestClient) => (client.ws as unknown as { _socket: Socket })._socket;
 
   before(async () => {
     backend = await plainAmqp();
@@ -132,6 +135,68 @@ describe('notification channel on RabbitMQ', () => {
     assert.equal(JSON.parse(await first.next()).data.id, 'sentinel0', 'no duplicates on node one');
     assert.equal(JSON.parse(await sameNode.next()).data.id, 'sentinel0');
     assert.deepEqual(late.unread(), [], 'nothing after its leave');
+  });
+
+  it("keeps delivering a node's other relayed profiles while one profile's only socket there stops reading", async () => {
+    // A small window, and no dead-peer detection during the test: the stalled socket stays open.
+    const stallConfig = config({ notify: { deadLetterQueue, retention: testRetention, prefetch: 10 }, heartbeatIntervalMs: 600_000 });
+    const [one, two] = await Promise.all([startGatewayProcess(stallConfig), startGatewayProcess(stallConfig)]);
+    processes.push(one, two);
+    // Both nodes hold both profiles (relay mode). Node one joined A ('i') first and relays it; node two
+    // joined B ('j') first and relays it.
+    const aOnOne = await joinAs(one.wsUrl, 'i');
+    const bOnTwo = await joinAs(two.wsUrl, 'j');
+    const aOnTwo = await joinAs(two.wsUrl, 'i');
+    const bOnOne = await joinAs(one.wsUrl, 'j');
+    socketOf(aOnTwo).pause();
+
+    // 800 x 16 KB: far more than kernel buffers take on loopback plus the prefetch of 10, far less than
+    // maxBufferedBytes (only the prefetch window can pile up in node two's user-space buffers).
+    const aCount = 800;
+    const pad = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < aCount; i += 1) await backendPublish('i', message(i, 'a', pad));
+    await backend.channel.waitForConfirms();
+    // Node one got every A message, so every copy for node two is routed and waits behind the stalled socket.
+    for (let i = 0; i < aCount; i += 1) assert.equal(idOf(await aOnOne.next()), `a${i}`);
+
+    const bCount = 200;
+    for (let i = 0; i < bCount; i += 1) await backendPublish('j', message(i, 'b'));
+    await backend.channel.waitForConfirms();
+    for (const socket of [bOnTwo, bOnOne]) {
+      for (let i = 0; i < bCount; i += 1) assert.equal(idOf(await socket.next()), `b${i}`, 'B is served while A is stalled');
+    }
+    assert.ok(aOnTwo.frames.length < aCount, `A's socket on node two is still stalled (${aOnTwo.frames.length} frames read)`);
+
+    socketOf(aOnTwo).resume();
+    for (let i = 0; i < aCount; i += 1) assert.equal(idOf(await aOnTwo.next()), `a${i}`, 'A gets everything, in order, once it reads again');
+    await backendPublish('i', message(0, 'sentinel'));
+    await backendPublish('j', message(0, 'sentinel'));
+    await backend.channel.waitForConfirms();
+    for (const socket of [aOnOne, aOnTwo, bOnOne, bOnTwo]) assert.equal(idOf(await socket.next()), 'sentinel0', 'no duplicates');
+  });
+
+  it('hands a profile over to a node whose relay queue still holds copies without letting newer messages overtake them', async () => {
+    const stallConfig = config({ notify: { deadLetterQueue, retention: testRetention, prefetch: 10 }, heartbeatIntervalMs: 600_000 });
+    const [one, two] = await Promise.all([startGatewayProcess(stallConfig), startGatewayProcess(stallConfig)]);
+    processes.push(one, two);
+    const onOne = await joinAs(one.wsUrl, 'k'); // node one is the active consumer and relays
+    const onTwo = await joinAs(two.wsUrl, 'k');
+    socketOf(onTwo).pause();
+    const relayed = 400;
+    const pad = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < relayed; i += 1) await backendPublish('k', message(i, 'm', pad));
+    await backend.channel.waitForConfirms();
+    for (let i = 0; i < relayed; i += 1) assert.equal(idOf(await onOne.next()), `m${i}`);
+    // Node one goes away: node two becomes the active consumer while copies still wait in its relay queue.
+    await one.stop();
+    const count = 500;
+    for (let i = relayed; i < count; i += 1) await backendPublish('k', message(i));
+    await backend.channel.waitForConfirms();
+    socketOf(onTwo).resume();
+    for (let i = 0; i < count; i += 1) assert.equal(idOf(await onTwo.next()), `m${i}`, 'queued copies first, then the newer messages');
+    await backendPublish('k', message(0, 'sentinel'));
+    await backend.channel.waitForConfirms();
+    assert.equal(idOf(await onTwo.next()), 'sentinel0', 'no duplicates');
   });
 
   it('keeps messages published while nobody is joined and delivers them in order on the next join', async () => {

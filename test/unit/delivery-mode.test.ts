@@ -11,15 +11,15 @@ describe('delivery mode of an active mailbox consumer', () => {
 
   it('is direct when the node was alone at attach, and relays when it was not', () => {
     const { mode } = make();
-    mode.attached(0);
+    mode.attached(false);
     assert.equal(mode.direct, true);
-    mode.attached(1);
+    mode.attached(true);
     assert.equal(mode.direct, false, 'another consumer existed: relay until a count says otherwise');
   });
 
   it('relays from a hello on, and goes direct again after a bye once its own copies are back', () => {
     const { mode } = make();
-    mode.attached(0);
+    mode.attached(false);
     mode.hello('node-b');
     assert.equal(mode.direct, false);
     mode.relayed();
@@ -28,14 +28,14 @@ describe('delivery mode of an active mailbox consumer', () => {
     const token = mode.beginCheck(true)!;
     mode.checkDone(token, 1);
     assert.equal(mode.direct, false, 'two relay copies are still on their way back');
-    mode.copyDone();
-    mode.copyDone();
+    mode.copyBack();
+    mode.copyBack();
     assert.equal(mode.direct, true);
   });
 
   it('ignores a consumer count asked for before a hello arrived', () => {
     const { mode } = make();
-    mode.attached(0);
+    mode.attached(false);
     mode.hello('node-b');
     const token = mode.beginCheck(true)!;
     mode.hello('node-c'); // node-c consumed after the count was taken
@@ -45,7 +45,7 @@ describe('delivery mode of an active mailbox consumer', () => {
 
   it('forgets peers that vanished without a bye when a periodic count finds it alone', () => {
     const { mode, advance } = make();
-    mode.attached(0);
+    mode.attached(false);
     mode.hello('crashed');
     const first = mode.beginCheck(false)!;
     assert.equal(mode.beginCheck(false), undefined, 'one count at a time');
@@ -59,7 +59,7 @@ describe('delivery mode of an active mailbox consumer', () => {
 
   it('suspects an unannounced peer when the count says more than one', () => {
     const { mode } = make();
-    mode.attached(0);
+    mode.attached(false);
     const token = mode.beginCheck(true)!;
     mode.checkDone(token, 2);
     assert.equal(mode.direct, false);
@@ -68,16 +68,68 @@ describe('delivery mode of an active mailbox consumer', () => {
 
   it('never asks unprompted while direct', () => {
     const { mode } = make();
-    mode.attached(0);
+    mode.attached(false);
     assert.equal(mode.beginCheck(false), undefined);
   });
 
   it('keeps its state when a count could not be had', () => {
     const { mode } = make();
-    mode.attached(1);
+    mode.attached(true);
     const token = mode.beginCheck(true)!;
     mode.checkDone(token, undefined);
     assert.equal(mode.direct, false);
     assert.notEqual(mode.beginCheck(true), undefined, 'free to ask again');
+  });
+
+  it('takes the count asked for right after consuming: alone it stays direct, with company it relays', () => {
+    const { mode } = make();
+    mode.attached(false);
+    const alone = mode.beginCheck(true)!;
+    mode.checkDone(alone, 1);
+    assert.equal(mode.direct, true);
+    mode.attached(false);
+    const crowded = mode.beginCheck(true)!;
+    mode.checkDone(crowded, 2);
+    assert.equal(mode.direct, false, 'another node consumed meanwhile: its copies may come first');
+  });
+
+  it('voids a count of the previous link when it attaches again', () => {
+    const { mode } = make();
+    mode.attached(false);
+    const stale = mode.beginCheck(true)!;
+    mode.attached(false); // reconnected, alone, while that count was on its way
+    const fresh = mode.beginCheck(true);
+    assert.notEqual(fresh, undefined, 'the pending count of the old link does not block a new one');
+    mode.checkDone(stale, 2);
+    assert.equal(mode.direct, true, 'the old count says nothing about the new link');
+    mode.checkDone(fresh!, 1);
+    assert.equal(mode.direct, true);
+  });
+
+  it('after a hand-over, goes direct only once one of its own copies came back behind those queued before', () => {
+    const { mode } = make();
+    mode.attached(true); // another node was active: its copies may wait in this node's relay queue
+    const token = mode.beginCheck(true)!;
+    mode.checkDone(token, 1); // that node left: alone now
+    assert.equal(mode.direct, false, 'copies of the node that left may still be queued here');
+    mode.relayed();
+    mode.relayFailed();
+    assert.equal(mode.direct, false, 'a failed relay says nothing about the queue');
+    mode.relayed();
+    mode.copyBack();
+    assert.equal(mode.direct, true);
+  });
+
+  it('keeps that fence when the count right after consuming finds company', () => {
+    const { mode } = make();
+    mode.attached(false);
+    const token = mode.beginCheck(true)!;
+    mode.checkDone(token, 2);
+    const later = mode.beginCheck(true)!;
+    mode.checkDone(later, 1);
+    assert.equal(mode.direct, false, 'the other consumer may have been active and relayed to this node');
+    mode.relayed();
+    mode.copyBack();
+    assert.equal(mode.direct, true);
   });
 });

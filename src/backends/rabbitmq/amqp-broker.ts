@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Message, RecoveringChannelModel } from 'amqplib';
 import type { BackendState } from '../../core/backend-state.js';
@@ -15,11 +16,13 @@ import {
   deadLetterInspectionLimit,
   deadLetterLogLimit,
   deadLetterLogQueueName,
+  expiredRelayCopy,
   mailboxQueueArguments,
   mailboxQueueName,
-  nodeQueueArguments,
   nodeQueueName,
   relayExchange,
+  relayQueueArguments,
+  relayQueueName,
 } from './topology.js';
 
 export interface AmqpBrokerOptions {
@@ -45,15 +48,18 @@ interface Link {
   readonly relay: Channel;
   /** Settles the mailbox deliveries on `relay`. */
   readonly relayAcks: AckBatcher;
-  /** Consumes this node's relay queue and the dead-letter log queue. */
+  /** Consumes this node's relay queues (one consumer each, so the prefetch is per profile) and the dead-letter log. */
   readonly node: Channel;
   /** Settles the deliveries of the consumers on `node`. */
   readonly nodeAcks: AckBatcher;
-  /** Declares mailboxes; a refused declare closes only this channel. Recreated on demand. */
+  /**
+   * Declares mailboxes and relay queues, binds, unbinds, deletes and hands back relay queues; a refused
+   * operation closes only this channel. Recreated on demand.
+   */
   declarer: Promise<Channel> | undefined;
   /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
   readonly returned: Set<string>;
-  /** Consumer tags on `node` (relay queue, dead-letter log). */
+  /** Consumer tags on `node` other than relay queues' (the dead-letter log). */
   readonly nodeConsumers: string[];
   alive: boolean;
 }
@@ -65,6 +71,24 @@ interface ProfileState {
   link: Link | undefined;
   /** Direct or relayed delivery while this node is the mailbox's active consumer. */
   mode: DeliveryMode;
+  /** This node's relay queue for the profile (topology.ts, relayQueueName). */
+  readonly relayQueue: string;
+  /** The relay queue exists (declared and not deleted since): it is consumed again on every new link. */
+  relayQueueDeclared: boolean;
+  /** Declaring, binding and consuming the relay queue on one link; cleared when that link drops. */
+  relayConsumer: RelayConsumer | undefined;
+  /** This node put a hello in the mailbox on its current attach, so the active node may relay to it. */
+  saidHello: boolean;
+  /** Prefix of the relay ids of copies this node relays during its current attach (unique per process and attach). */
+  relayEpoch: string;
+}
+
+interface RelayConsumer {
+  readonly link: Link;
+  ready: Promise<void>;
+  consumerTag: string | undefined;
+  /** Copies may be relayed: the queue is declared, bound and consumed on `link`. */
+  live: boolean;
 }
 
 const relayHeader = 'x-switchboard-relay';
@@ -84,30 +108,50 @@ const mailboxDeclareCacheMs = 60_000;
  *   between them. So the mailbox has a single active consumer: of the nodes subscribed to the profile,
  *   exactly one receives its messages, in order.
  * - Direct mode (the common case, one node holds the profile): the active node writes each message to its
- *   local sockets and acknowledges it once written. No extra broker work compared with a plain consumer.
+ *   local sockets and acknowledges it once written. No extra broker work compared with a plain consumer,
+ *   and no relay queue: a node that finds itself the mailbox's only consumer right after consuming it
+ *   declares nothing else and sends no marker.
  * - Relay mode (several nodes hold it): the active node publishes each message to `switchboard.relay`
- *   (mandatory, confirmed), whose bindings (one per node holding the profile) copy it to every such node's
- *   own queue, and acknowledges the mailbox message only after RabbitMQ confirmed the copies. Each node
+ *   (mandatory, confirmed), whose bindings copy it into the relay queue of every node holding the profile,
+ *   its own included, and acknowledges the mailbox message once RabbitMQ confirmed the copies. Each node
  *   writes its copy to its sockets, then acknowledges it.
- * - Switching: a node that joins a profile binds its queue, becomes a (waiting) consumer of the mailbox,
- *   and puts a `hello` marker into the mailbox. The active node meets the marker in publish order and
- *   relays from that message on, so the newcomer gets everything published after its join. A node that
- *   leaves puts a `bye` marker; the active node then asks RabbitMQ for the mailbox's consumer count
- *   (waiting consumers included) and, alone again, goes back to direct mode once its own relay copies
- *   have come back (so nothing is overtaken). The count is also checked every few seconds while relaying,
- *   which forgets nodes that crashed without a `bye`.
- * - Node queues are durable with a stable name, not exclusive: when the connection drops, copies already
- *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting.
- *   A copy a node can no longer deliver (its last local socket of the profile left) goes back to the
- *   mailbox if this node relayed it (it may have been the only holder), and is dropped if another node
- *   relayed it (that node holds the profile and got its own copy). A new process finds a queue an earlier
- *   run with the same NODE_ID left, gives back what it holds and deletes it; an abandoned queue expires
- *   after `nodeQueueExpiresMs`.
+ * - One relay queue per (node, profile), `switchboard.relay.<nodeId>/<profile>` (a digest when too long),
+ *   each with its own consumer: RabbitMQ's prefetch is per consumer, so a socket that stops reading holds
+ *   at most `prefetch` copies of its own profile and stalls nothing else, as in direct mode. A shared queue
+ *   per node would let it stall every relayed profile of the node. The active node relays to itself too
+ *   (rather than writing locally and acknowledging after the write) so that its stalled socket cannot
+ *   stall the profile's other nodes either, and so that a hand-over keeps order (below).
+ * - Switching: a node that joins a profile consumes its mailbox (single active consumer) and asks the
+ *   consumer count. Not alone, it declares, binds and consumes its relay queue, then puts a `hello` marker
+ *   into the mailbox. The active node meets the marker in publish order and relays from that message on
+ *   (declaring its own relay queue first if it has none: later messages wait for it, in order), so the
+ *   newcomer gets everything published after its join. A node that leaves puts a `bye` marker; the active
+ *   node then asks RabbitMQ for the mailbox's consumer count (waiting consumers included) and, alone again,
+ *   goes back to direct mode once its own relay copies have come back (so nothing is overtaken). The count
+ *   is also checked every few seconds while relaying, which forgets nodes that crashed without a `bye`.
+ * - Hand-over: when the active node leaves, a waiting node becomes active with copies possibly still in
+ *   its relay queue. It attached knowing it was not alone, so it relays: its own copies queue up behind
+ *   those, and it goes direct only once a count says alone and its own copies have come back.
+ * - Relay queues are durable with stable names, not exclusive: when the connection drops, copies already
+ *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting (a
+ *   restarted process with the same NODE_ID resumes a profile's queue when it joins that profile with
+ *   company). A copy a node can no longer deliver (its last local socket of the profile left) goes back
+ *   to the mailbox if this node relayed it (it may have been the only holder), and is dropped if another
+ *   node relayed it (that node holds the profile and got its own copy). Leaving a profile gives back what
+ *   its relay queue holds and deletes it; a queue kept while the profile went back to direct mode stays
+ *   until the node leaves the profile.
+ * - Crashes: an abandoned relay queue expires after `nodeQueueExpiresMs`; before that its copies reach
+ *   their `x-message-ttl` (nine tenths of it) and are dead-lettered back to the mailbox. The active node
+ *   then sends on those that expired in the relaying node's own queue (at least once: other holders may
+ *   get them twice) and drops the others (the rule above; also stops them bouncing through the abandoned
+ *   queue, still bound until it expires). Limit: a copy that waits that long behind a live but stalled
+ *   socket takes the same way, so keep `nodeQueueExpiresMs` well above two heartbeat intervals.
  * - Relay copies are routed with the mailbox queue name as routing key, so "back to the mailbox" is a
- *   publish to the default exchange with that same key.
- * - Ordering: one mailbox, one active consumer, one publishing channel, one queue per node consumed in
- *   order: per-profile publish order holds in steady state. A relay that fails is requeued in the
- *   mailbox, which can reorder it behind later messages (at least once over order, on failure only).
+ *   publish to the default exchange (or a dead-letter) with that same key.
+ * - Ordering: one mailbox, one active consumer, one publishing channel, one relay queue per node and
+ *   profile consumed in order: per-profile publish order holds in steady state. A relay that fails is
+ *   requeued in the mailbox, which can reorder it behind later messages (at least once over order, on
+ *   failure only).
  * - Retention: mailbox arguments (max length with drop-head, TTL, expiry) and a dead-letter exchange.
  *   Dropped, expired and invalid messages land in `switchboard.dead_letter` for a person to inspect, and a
  *   copy in `switchboard.dead_letter.log`, which the nodes consume to log each one.
@@ -126,6 +170,9 @@ export class AmqpBroker implements NotificationBroker {
   private readonly declaredAt = new Map<string, number>();
   private readonly nodeQueue: string;
   private relaySeq = 0;
+  private attachSeq = 0;
+  /** Tells this process's relay copies from those an earlier run with the same NODE_ID left queued. */
+  private readonly runId = randomUUID().slice(0, 8);
   private closing = false;
   private setupRun: Promise<void> = Promise.resolve();
   private reconnects = 0;
@@ -193,7 +240,7 @@ export class AmqpBroker implements NotificationBroker {
   async subscribe(profile: ProfileId, onDelivery: DeliveryHandler): Promise<BrokerSubscription> {
     if (this.profiles.has(profile)) throw new Error(`profile ${profile} is already subscribed on this node`);
     const link = this.requireLink();
-    const state = newProfileState(onDelivery);
+    const state = newProfileState(onDelivery, relayQueueName(this.options.nodeId, profile));
     this.profiles.set(profile, state);
     try {
       await this.attach(link, profile, state);
@@ -221,10 +268,11 @@ export class AmqpBroker implements NotificationBroker {
     const link = this.link;
     if (link?.alive) {
       await Promise.allSettled([...this.profiles.values()].map((state) => this.detachConsumer(link, state)));
-      // The sockets are closed before the broker, so what is left in this node's queue goes back to the
-      // mailboxes, and the queue with it.
+      // The sockets are closed before the broker (so their profiles were normally unsubscribed already):
+      // what is left in this node's relay queues goes back to the mailboxes, and the queues with it.
+      const states = [...this.profiles.values()];
       this.profiles.clear();
-      await this.drainNodeQueue(link).catch((err: unknown) => this.options.log.warn({ reason: errorText(err) }, 'could not hand back the relay queue'));
+      await this.handBackAll(link, states).catch((err: unknown) => this.options.log.warn({ reason: errorText(err) }, 'could not hand back the relay queues'));
     }
     this.profiles.clear();
     await this.connection?.close().catch(() => {});
@@ -235,14 +283,17 @@ export class AmqpBroker implements NotificationBroker {
     if (this.profiles.get(profile) !== state) return;
     this.profiles.delete(profile);
     const link = state.link;
+    // Link down: the relay queue stays; it is not consumed again and expires (its copies back to the mailbox first).
     if (!link?.alive) return;
-    // Stop being a mailbox consumer first, then stop the copies: in between, copies still arrive and, with
-    // no local socket, go back to the mailbox.
     await this.detachConsumer(link, state);
-    const queue = mailboxQueueName(this.options.queuePrefix, profile);
-    // Lets the active node stop relaying for this node at once instead of at its next consumer count.
-    await confirmPublish(link.publisher, '', queue, Buffer.alloc(0), { headers: { [markerHeader]: 'bye', [markerNodeHeader]: this.options.nodeId } }).catch(() => {});
-    await link.publisher.unbindQueue(this.nodeQueue, relayExchange, queue);
+    const mailbox = mailboxQueueName(this.options.queuePrefix, profile);
+    if (state.saidHello) {
+      // Lets the active node stop relaying for this node at once instead of at its next consumer count. A
+      // node that never said hello was the mailbox's only consumer when it attached, so its active one
+      // until now: nobody relays to it.
+      await confirmPublish(link.publisher, '', mailbox, Buffer.alloc(0), { headers: { [markerHeader]: 'bye', [markerNodeHeader]: this.options.nodeId } }).catch(() => {});
+    }
+    if (state.relayQueueDeclared || state.relayConsumer) await this.closeRelayQueue(link, state, mailbox);
   }
 
   private async detachConsumer(link: Link, state: ProfileState): Promise<void> {
@@ -252,26 +303,115 @@ export class AmqpBroker implements NotificationBroker {
   }
 
   /**
-   * Binds this node's queue for the profile, becomes a (single active) consumer of its mailbox, and puts a
-   * hello marker in the mailbox. The marker reaches the active node in publish order: from it on, that node
-   * relays to this one, so every message published after this join reaches this node.
+   * Stops the copies for a profile this node left: unbinds its relay queue (no new copies), cancels its
+   * consumer, gives back what it still holds (see giveBack) and deletes it. Copies already handed to the
+   * (gone) sockets settle on their own: with no socket left they are given back the same way.
+   */
+  private async closeRelayQueue(link: Link, state: ProfileState, mailbox: string): Promise<void> {
+    const consumer = state.relayConsumer;
+    state.relayConsumer = undefined;
+    if (consumer?.link === link) {
+      await consumer.ready.catch(() => {});
+      if (consumer.consumerTag && link.alive) await link.node.cancel(consumer.consumerTag);
+    }
+    if (!state.relayQueueDeclared) return;
+    const channel = await this.declarerChannel(link);
+    await channel.unbindQueue(state.relayQueue, relayExchange, mailbox);
+    await this.handBackRelayQueue(link, state.relayQueue);
+    state.relayQueueDeclared = false;
+  }
+
+  /**
+   * Becomes a (single active) consumer of the profile's mailbox. Then asks the mailbox's consumer count:
+   * alone, this node is the active consumer and delivers directly, with no relay queue and no marker (the
+   * common case costs no more than a plain consumer). Otherwise it declares, binds and consumes its relay
+   * queue for the profile and then puts a hello marker in the mailbox. The marker reaches the active node
+   * in publish order: from it on, that node relays to this one, so every message published after this join
+   * reaches this node. Another consumer seen before consuming, or a relay queue left from the previous
+   * link, makes it set up the relay queue first, so copies waiting there flow again at once.
    */
   private async attach(link: Link, profile: ProfileId, state: ProfileState): Promise<void> {
-    const queue = mailboxQueueName(this.options.queuePrefix, profile);
-    state.mode.attached(await this.declareMailbox(link, queue, true));
-    await link.publisher.bindQueue(this.nodeQueue, relayExchange, queue);
-    const { consumerTag } = await link.relay.consume(queue, (msg) => {
+    const mailbox = mailboxQueueName(this.options.queuePrefix, profile);
+    state.saidHello = false;
+    state.relayEpoch = `${this.options.nodeId}:${this.runId}:${(this.attachSeq++).toString(36)}:`;
+    const othersPossible = (await this.declareMailbox(link, mailbox, true)) !== 0 || state.relayQueueDeclared;
+    state.mode.attached(othersPossible);
+    if (othersPossible) await this.ensureRelayQueue(link, profile, state);
+    const { consumerTag } = await link.relay.consume(mailbox, (msg) => {
       if (msg) link.relayAcks.track(msg);
       this.onMailboxMessage(link, profile, state, msg);
     });
     if (this.profiles.get(profile) !== state || !link.alive) {
       // Unsubscribed (or disconnected) while attaching.
       if (link.alive) await link.relay.cancel(consumerTag).catch(() => {});
+      if (link.alive && this.profiles.get(profile) !== state && (state.relayQueueDeclared || state.relayConsumer)) {
+        await this.closeRelayQueue(link, state, mailbox).catch(() => {});
+      }
       return;
     }
     state.consumerTag = consumerTag;
     state.link = link;
-    await confirmPublish(link.publisher, '', queue, Buffer.alloc(0), { headers: { [markerHeader]: 'hello', [markerNodeHeader]: this.options.nodeId } });
+    try {
+      if (!state.relayQueueDeclared) {
+        const token = state.mode.beginCheck(true);
+        const consumers = await this.declareMailbox(link, mailbox, true);
+        if (token !== undefined) state.mode.checkDone(token, consumers);
+        if (consumers === 1) return;
+        await this.ensureRelayQueue(link, profile, state);
+      }
+      await confirmPublish(link.publisher, '', mailbox, Buffer.alloc(0), { headers: { [markerHeader]: 'hello', [markerNodeHeader]: this.options.nodeId } });
+      state.saidHello = true;
+    } catch (err) {
+      // A consumer left behind would take the profile's messages for a subscription that failed.
+      await this.detachConsumer(link, state).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Declares, binds and consumes this node's relay queue for the profile on `link`, once per link; the
+   * returned promise settles when copies may be relayed (rejects if that failed; the next call retries).
+   */
+  private ensureRelayQueue(link: Link, profile: ProfileId, state: ProfileState): Promise<void> {
+    if (state.relayConsumer?.link === link) return state.relayConsumer.ready;
+    const consumer: RelayConsumer = { link, ready: Promise.resolve(), consumerTag: undefined, live: false };
+    state.relayConsumer = consumer;
+    consumer.ready = this.openRelayQueue(link, profile, state, consumer);
+    consumer.ready.catch((err: unknown) => {
+      if (state.relayConsumer !== consumer) return; // given up on purpose (unsubscribed, link dropped)
+      state.relayConsumer = undefined;
+      this.options.log.error({ profileId: profile, queue: state.relayQueue, reason: errorText(err) }, 'could not set up the relay queue');
+    });
+    return consumer.ready;
+  }
+
+  private async openRelayQueue(link: Link, profile: ProfileId, state: ProfileState, consumer: RelayConsumer): Promise<void> {
+    const mailbox = mailboxQueueName(this.options.queuePrefix, profile);
+    const args = { durable: true, arguments: relayQueueArguments(this.options.nodeQueueExpiresMs, mailbox) };
+    const channel = await this.declarerChannel(link);
+    try {
+      await channel.assertQueue(state.relayQueue, args);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 406) throw err;
+      // Left by an earlier run with another notify.nodeQueueExpiresMs: hand it back and start afresh. The
+      // refusal closed the declarer channel.
+      if (link.declarer && (await link.declarer.catch(() => undefined)) === channel) link.declarer = undefined;
+      await this.handBackRelayQueue(link, state.relayQueue);
+      await (await this.declarerChannel(link)).assertQueue(state.relayQueue, args);
+    }
+    state.relayQueueDeclared = true;
+    await (await this.declarerChannel(link)).bindQueue(state.relayQueue, relayExchange, mailbox);
+    if (state.relayConsumer !== consumer || !link.alive) throw new Error('relay queue no longer wanted on this link');
+    const { consumerTag } = await link.node.consume(
+      state.relayQueue,
+      (msg) => {
+        if (msg) link.nodeAcks.track(msg);
+        this.onRelayCopy(link, profile, state, msg);
+      },
+      { exclusive: true },
+    );
+    consumer.consumerTag = consumerTag;
+    consumer.live = true;
   }
 
   private onMailboxMessage(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage | null): void {
@@ -292,6 +432,14 @@ export class AmqpBroker implements NotificationBroker {
       link.relayAcks.ack(msg);
       return;
     }
+    const headers = msg.properties.headers;
+    if (headers?.['x-death'] !== undefined && expiredRelayCopy(headers['x-death'], headers[markerNodeHeader], profile) === 'drop') {
+      // A copy that waited out its time in another node's (abandoned) relay queue: the node that relayed
+      // it had its own copy. Sending it on would only bounce it through that queue again.
+      link.relayAcks.ack(msg);
+      log.info({ profileId: profile }, 'expired relay copy of another node dropped');
+      return;
+    }
     const check = checkNotification(msg.content);
     if (!check.ok) {
       link.relayAcks.nack(msg, false);
@@ -303,27 +451,58 @@ export class AmqpBroker implements NotificationBroker {
       this.deliverDirectly(link, profile, state, msg);
       return;
     }
+    if (this.profiles.get(profile) !== state) {
+      // Left the profile; the consumer's cancel is on its way. Keep it for the next holder.
+      link.relayAcks.nack(msg, true);
+      return;
+    }
     this.checkPeers(link, profile, state, false);
-    state.mode.relayed();
-    const relayId = `${this.options.nodeId}:${(this.relaySeq++).toString(36)}`;
-    const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
-    link.publisher.publish(
-      relayExchange,
-      msg.fields.routingKey || mailboxQueueName(this.options.queuePrefix, profile),
-      msg.content,
-      { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType },
-      (err: unknown) => {
-        const returned = link.returned.delete(relayId);
-        if (!link.alive) return; // the mailbox message returns to the queue with the connection
-        if (err || returned) {
-          state.mode.copyDone();
-          if (returned) log.warn({ profileId: profile }, 'relay copy unroutable; requeued in the mailbox');
-          link.relayAcks.nack(msg, true);
-        } else {
-          link.relayAcks.ack(msg);
-        }
+    if (state.relayConsumer?.link === link && state.relayConsumer.live) {
+      this.relay(link, profile, state, msg);
+      return;
+    }
+    // This node relays (a hello arrived) but has no relay queue yet: the copies for its own sockets need
+    // one. Messages arriving meanwhile wait on the same promise, so they are relayed in order.
+    this.ensureRelayQueue(link, profile, state).then(
+      () => this.relay(link, profile, state, msg),
+      () => {
+        if (link.alive) link.relayAcks.nack(msg, true);
       },
     );
+  }
+
+  /**
+   * Publishes a message to every node holding the profile, this one included (mandatory, confirmed), and
+   * acknowledges it in the mailbox once RabbitMQ confirmed the copies.
+   */
+  private relay(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage): void {
+    if (!link.alive) return; // the mailbox message returns to the queue with the connection
+    const { log } = this.options;
+    state.mode.relayed();
+    const relayId = `${state.relayEpoch}${(this.relaySeq++).toString(36)}`;
+    const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
+    const onConfirm = (err: unknown) => {
+      const returned = link.returned.delete(relayId);
+      if (!link.alive) return; // the mailbox message returns to the queue with the connection
+      if (err || returned) {
+        state.mode.relayFailed();
+        if (returned) log.warn({ profileId: profile }, 'relay copy unroutable; requeued in the mailbox');
+        link.relayAcks.nack(msg, true);
+      } else {
+        link.relayAcks.ack(msg);
+      }
+    };
+    try {
+      link.publisher.publish(
+        relayExchange,
+        msg.fields.routingKey || mailboxQueueName(this.options.queuePrefix, profile),
+        msg.content,
+        { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType },
+        onConfirm,
+      );
+    } catch {
+      state.mode.relayFailed(); // the publisher channel just closed; the link is rebuilt and the message redelivered
+    }
   }
 
   /**
@@ -367,18 +546,17 @@ export class AmqpBroker implements NotificationBroker {
     );
   }
 
-  private onRelayCopy(link: Link, msg: ConsumeMessage | null): void {
+  private onRelayCopy(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage | null): void {
     if (msg === null) {
-      this.options.log.error('relay queue consumer cancelled by the broker; reconnecting the link');
+      this.options.log.error({ profileId: profile, queue: state.relayQueue }, 'relay queue consumer cancelled by the broker; reconnecting the link');
       this.relink(link);
       return;
     }
     this.options.metrics?.messagesReceived.inc();
-    const queue = msg.fields.routingKey;
-    const profile = queue.slice(this.options.queuePrefix.length) as ProfileId;
-    const state = this.profiles.get(profile);
-    if (state && msg.properties.headers?.[markerNodeHeader] === this.options.nodeId) state.mode.copyDone();
-    const verdict = state ? this.handOver(profile, state, msg.content) : 'requeue';
+    const current = this.profiles.get(profile) === state;
+    const relayId = msg.properties.headers?.[relayHeader];
+    if (current && typeof relayId === 'string' && relayId.startsWith(state.relayEpoch)) state.mode.copyBack();
+    const verdict = current ? this.handOver(profile, state, msg.content) : 'requeue';
     if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
     else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
   }
@@ -400,8 +578,9 @@ export class AmqpBroker implements NotificationBroker {
       return;
     }
     if (verdict === 'reject') {
+      // Dropped: a relay queue dead-letters into the mailbox, which would only bring it back.
       this.options.metrics?.messagesDeadLettered.inc();
-      link.nodeAcks.nack(msg, false);
+      link.nodeAcks.ack(msg);
       return;
     }
     this.giveBack(link, msg).then(
@@ -496,30 +675,22 @@ export class AmqpBroker implements NotificationBroker {
       await publisher.assertQueue(logQueue, { durable: true, arguments: { 'x-max-length': deadLetterLogLimit, 'x-overflow': 'drop-head' } });
       await publisher.bindQueue(logQueue, deadLetterExchange, '');
       if (!this.resumedNodeQueue) {
-        // A queue of the same name left by an earlier process with this NODE_ID: give back what it holds
-        // and delete it, which also drops bindings of profiles this process does not hold.
+        // The one shared relay queue an earlier version with this NODE_ID left: give back what it holds
+        // and delete it, which also drops its bindings.
         await this.discardEarlierNodeQueue(link);
         this.resumedNodeQueue = true;
       }
-      await publisher.assertQueue(this.nodeQueue, { durable: true, arguments: nodeQueueArguments(this.options.nodeQueueExpiresMs) });
 
+      // Per consumer (not per channel): each mailbox and each relay queue gets its own window.
       await relay.prefetch(prefetch);
       await node.prefetch(prefetch);
       this.link = link;
       this.declaredAt.clear();
-      const relayConsumer = await node.consume(
-        this.nodeQueue,
-        (msg) => {
-          if (msg) link.nodeAcks.track(msg);
-          this.onRelayCopy(link, msg);
-        },
-        { exclusive: true },
-      );
       const logConsumer = await node.consume(logQueue, (msg) => {
         if (msg) link.nodeAcks.track(msg);
         this.onDeadLetterLog(link, msg);
       });
-      link.nodeConsumers.push(relayConsumer.consumerTag, logConsumer.consumerTag);
+      link.nodeConsumers.push(logConsumer.consumerTag);
       for (const [profile, state] of this.profiles) {
         state.consumerTag = undefined;
         try {
@@ -552,6 +723,7 @@ export class AmqpBroker implements NotificationBroker {
     for (const state of this.profiles.values()) {
       state.consumerTag = undefined;
       state.link = undefined;
+      state.relayConsumer = undefined;
     }
     if (!this.closing) this.setState('down');
   }
@@ -575,36 +747,55 @@ export class AmqpBroker implements NotificationBroker {
     this.options.log.info({ queue: this.nodeQueue, messages: given }, 'relay queue of an earlier run handed back and deleted');
   }
 
-  private async drainNodeQueue(link: Link): Promise<void> {
-    // Stop the consumers and put what they hold back in the queue, then give every copy still queued
-    // for this node back to its mailbox, and delete the queue.
-    link.alive = false;
+  /**
+   * On close: stops every relay queue consumer, puts back what they hold (the sockets are gone), then gives
+   * every copy still queued for this node back to its mailbox (see giveBack) and deletes the queues.
+   */
+  private async handBackAll(link: Link, states: ProfileState[]): Promise<void> {
+    link.alive = false; // from here on, nothing settles a copy through the consumers
     for (const tag of link.nodeConsumers) await link.node.cancel(tag);
+    for (const state of states) {
+      const tag = state.relayConsumer?.link === link ? state.relayConsumer.consumerTag : undefined;
+      if (tag) await link.node.cancel(tag);
+    }
     link.node.nackAll(true);
     link.nodeAcks.clear();
-    for (let i = 0; i < 100_000; i += 1) {
-      const msg = await link.node.get(this.nodeQueue, { noAck: false });
-      if (msg === false) break;
-      await this.giveBack(link, msg);
-      link.node.ack(msg);
+    for (const state of states) {
+      if (state.relayQueueDeclared) await this.handBackRelayQueue(link, state.relayQueue);
     }
-    await link.publisher.deleteQueue(this.nodeQueue, { ifEmpty: true });
+  }
+
+  /** Gives back every copy a relay queue holds (see giveBack), then deletes it (and with it its bindings). */
+  private async handBackRelayQueue(link: Link, queue: string): Promise<void> {
+    const channel = await this.declarerChannel(link);
+    let given = 0;
+    for (let msg = await channel.get(queue); msg !== false && given < 1_000_000; msg = await channel.get(queue)) {
+      await this.giveBack(link, msg);
+      channel.ack(msg);
+      given += 1;
+    }
+    await channel.deleteQueue(queue);
+  }
+
+  /** The channel for declares and relay queue housekeeping, opened again after a refusal closed it. */
+  private declarerChannel(link: Link): Promise<Channel> {
+    if (link.declarer) return link.declarer;
+    const opened: Promise<Channel> = link.model.createChannel().then((channel) => {
+      channel.on('error', () => {});
+      channel.on('close', () => {
+        if (link.declarer === opened) link.declarer = undefined;
+      });
+      return channel;
+    });
+    link.declarer = opened;
+    return opened;
   }
 
   /** Declares a mailbox (cached unless forced); resolves with its consumer count when it was declared. */
   private async declareMailbox(link: Link, queue: string, force = false): Promise<number | undefined> {
     const last = this.declaredAt.get(queue);
     if (!force && last !== undefined && Date.now() - last < mailboxDeclareCacheMs) return undefined;
-    if (!link.declarer) {
-      link.declarer = link.model.createChannel().then((channel) => {
-        channel.on('error', () => {});
-        channel.on('close', () => {
-          link.declarer = undefined;
-        });
-        return channel;
-      });
-    }
-    const channel = await link.declarer;
+    const channel = await this.declarerChannel(link);
     let consumers: number;
     try {
       ({ consumerCount: consumers } = await channel.assertQueue(queue, {
@@ -669,6 +860,16 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function newProfileState(handler: DeliveryHandler): ProfileState {
-  return { handler, consumerTag: undefined, link: undefined, mode: new DeliveryMode(peerCheckIntervalMs) };
+function newProfileState(handler: DeliveryHandler, relayQueue: string): ProfileState {
+  return {
+    handler,
+    consumerTag: undefined,
+    link: undefined,
+    mode: new DeliveryMode(peerCheckIntervalMs),
+    relayQueue,
+    relayQueueDeclared: false,
+    relayConsumer: undefined,
+    saidHello: false,
+    relayEpoch: '',
+  };
 }

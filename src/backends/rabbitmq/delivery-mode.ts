@@ -4,14 +4,22 @@
  * Pure bookkeeping; the broker feeds it what it sees (see AmqpBroker's "Switching" notes):
  * - direct only while no other node is known or suspected to hold the profile and none of this node's
  *   relay copies is still on its way back (so a direct message never overtakes a relayed one);
+ * - and, for a node that may have held the profile while another node was active (so that node's copies
+ *   may still wait in this node's relay queue), only once one of its own copies relayed since it attached
+ *   came back through that queue: the queue is consumed in order, so every older copy was handed over
+ *   first (the hand-over after the active node left);
  * - a `hello` marker (a node joined) makes it relay; a `bye` marker or a consumer count of one (waiting
  *   single-active consumers included) lets it go direct again;
  * - a count that was asked for before a `hello` arrived says nothing about that newcomer and is ignored.
+ * The node asks for a count right after it consumes the mailbox too (beginCheck/checkDone): alone, it
+ * stays direct and needs no relay queue; with company, it relays until a later count says alone.
  */
 export class DeliveryMode {
   private readonly peers = new Set<string>();
   private peersUnknown = true;
   private inflight = 0;
+  /** No copy another node relayed can still wait in this node's relay queue. */
+  private queueClear = true;
   private hellos = 0;
   private lastCheckAt = Number.NEGATIVE_INFINITY;
   private checking = false;
@@ -21,15 +29,23 @@ export class DeliveryMode {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Just (re)attached; `consumersBefore` is the mailbox's consumer count before this node consumed. */
-  attached(consumersBefore: number | undefined): void {
+  /**
+   * Just (re)attached. `othersPossible`: the mailbox had other consumers before this node consumed, or this
+   * node's relay queue (which may hold copies) outlived its previous link; either way, relay until a count
+   * says this node is alone, so nothing it delivers overtakes a queued copy. A count asked for before this
+   * call is void (its checkDone may still come and is then ignored).
+   */
+  attached(othersPossible: boolean): void {
     this.peers.clear();
-    this.peersUnknown = consumersBefore !== 0;
+    this.peersUnknown = othersPossible;
+    this.queueClear = !othersPossible;
     this.inflight = 0;
+    this.checking = false;
+    this.hellos += 1;
   }
 
   get direct(): boolean {
-    return this.peers.size === 0 && !this.peersUnknown && this.inflight === 0;
+    return this.peers.size === 0 && !this.peersUnknown && this.inflight === 0 && this.queueClear;
   }
 
   hello(node: string): void {
@@ -41,13 +57,19 @@ export class DeliveryMode {
     this.peers.delete(node);
   }
 
-  /** A copy was relayed; it will come back through this node's own queue (or fail, see copyDone). */
+  /** A copy was relayed; it will come back through this node's own queue (copyBack) or fail (relayFailed). */
   relayed(): void {
     this.inflight += 1;
   }
 
-  /** One of this node's relay copies came back, or its relay failed. */
-  copyDone(): void {
+  /** One of this node's relay copies, relayed since it attached, came back through its own relay queue. */
+  copyBack(): void {
+    if (this.inflight > 0) this.inflight -= 1;
+    this.queueClear = true;
+  }
+
+  /** A relay failed: the message went back to the mailbox instead of into the relay queues. */
+  relayFailed(): void {
     if (this.inflight > 0) this.inflight -= 1;
   }
 
@@ -72,7 +94,9 @@ export class DeliveryMode {
       this.peers.clear();
       this.peersUnknown = false;
     } else if (this.peers.size === 0) {
+      // Maybe not the active consumer: another node may relay into this node's queue until it leaves.
       this.peersUnknown = true;
+      this.queueClear = false;
     }
   }
 }
