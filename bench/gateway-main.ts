@@ -6,7 +6,8 @@ import { defineDriver, method } from '../src/drivers/driver-api.js';
 /**
  * The gateway as `npm start` runs it, plus one in-process bench driver, `ticker`: `run(count)` sets its
  * `tick` variable to the current wall-clock ms `count` times as fast as it can (yielding every 100 so
- * notifications go out), `echo(n)` answers at once. Used by the control scenarios only.
+ * notifications go out), `pace(perSecond, seconds)` sets it at a fixed rate (catching up each millisecond
+ * with what the rate asks for), `echo(n)` answers at once. Used by the control scenarios only.
  */
 const wallMs = () => performance.timeOrigin + performance.now();
 
@@ -25,6 +26,18 @@ const tickerDriver = defineDriver({
           }
           return count;
         }),
+        pace: method(
+          { perSecond: z.number().int().min(1).max(1_000_000), seconds: z.number().min(0.1).max(600) },
+          async ({ perSecond, seconds }) => {
+            const startedAt = performance.now();
+            let changes = 0;
+            for (let elapsed = 0; elapsed < seconds * 1_000; elapsed = performance.now() - startedAt) {
+              for (const due = Math.floor((elapsed / 1_000) * perSecond); changes < due; changes++) status.set('tick', wallMs());
+              await new Promise((resolve) => setTimeout(resolve, 1));
+            }
+            return changes;
+          },
+        ),
         echo: method({ n: z.number() }, ({ n }) => n),
       },
     };

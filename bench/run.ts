@@ -43,6 +43,8 @@ interface IdleScenario {
 interface ControlScenario {
   kind: 'control';
   name: string;
+  /** bind: the driver changes the variable at this fixed rate (each change is a notify per socket); else as fast as it can. */
+  changesPerSecond?: number;
 }
 type Scenario = NotifyScenario | IdleScenario | ControlScenario;
 
@@ -88,7 +90,11 @@ function allScenarios(): Scenario[] {
     }
   }
   list.push({ kind: 'idle', name: 'idle-10000', sockets: 10_000 }, { kind: 'idle', name: 'idle-19000', sockets: 19_000 });
-  list.push({ kind: 'control', name: 'control-bind-1000' }, { kind: 'control', name: 'control-exec-100' });
+  list.push(
+    { kind: 'control', name: 'control-bind-1000' },
+    { kind: 'control', name: 'control-bind-1000-100k', changesPerSecond: 100 },
+    { kind: 'control', name: 'control-exec-100' },
+  );
   return list;
 }
 
@@ -341,13 +347,15 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
     worker.send({ cmd: 'start', mode, url, count: sockets, sys });
     await nextMessage(worker, 'ready', 120_000);
     if (mode === 'bind') {
-      // The driver changes the bound variable as fast as it can, in rounds of 20,000 changes.
+      // The driver changes the bound variable as fast as it can (rounds of 20,000 changes) or at a fixed rate
+      // (rounds of one second).
       const ws = new WebSocket(url, { perMessageDeflate: false });
       driverSocket = ws;
       await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
       driving = true;
       let id = 0;
-      const round = () => driving && ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: ++id, cmd: 'exec', sys, mod: 'Ticker', index: 1, name: 'run', args: [20_000] }));
+      const call = scenario.changesPerSecond ? { name: 'pace', args: [scenario.changesPerSecond, 1] } : { name: 'run', args: [20_000] };
+      const round = () => driving && ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ id: ++id, cmd: 'exec', sys, mod: 'Ticker', index: 1, ...call }));
       ws.on('message', (data) => String(data).includes('"type":"success"') && round());
       round();
     }
