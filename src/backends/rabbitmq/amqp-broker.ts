@@ -847,15 +847,6 @@ function asUnavailable(err: unknown): GatewayError {
   return err instanceof GatewayError ? err : new GatewayError('unavailable', 'The message broker is unavailable; try again.', { cause: err });
 }
 
-/** Acks and nacks on a channel that just closed throw; the message then returns to its queue anyway. */
-function safely(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    /* channel closed: RabbitMQ requeues what was not acknowledged */
-  }
-}
-
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
