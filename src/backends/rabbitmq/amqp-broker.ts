@@ -291,7 +291,10 @@ export class AmqpBroker implements NotificationBroker {
       // Lets the active node stop relaying for this node at once instead of at its next consumer count. A
       // node that never said hello was the mailbox's only consumer when it attached, so its active one
       // until now: nobody relays to it.
-      await confirmPublish(link.publisher, '', mailbox, Buffer.alloc(0), { headers: { [markerHeader]: 'bye', [markerNodeHeader]: this.options.nodeId } }).catch(() => {});
+      await confirmPublish(link.publisher, '', mailbox, Buffer.alloc(0), { headers: { [markerHeader]: 'bye', [markerNodeHeader]: this.options.nodeId } }).catch(
+        // The active node then notices at its next consumer count instead.
+        (e: unknown) => this.logCleanupFailure(profile, 'bye marker', e),
+      );
     }
     if (state.relayQueueDeclared || state.relayConsumer) await this.closeRelayQueue(link, state, mailbox);
   }
@@ -343,9 +346,9 @@ export class AmqpBroker implements NotificationBroker {
     });
     if (this.profiles.get(profile) !== state || !link.alive) {
       // Unsubscribed (or disconnected) while attaching.
-      if (link.alive) await link.relay.cancel(consumerTag).catch(() => {});
+      if (link.alive) await link.relay.cancel(consumerTag).catch((e: unknown) => this.logCleanupFailure(profile, 'mailbox consumer', e));
       if (link.alive && this.profiles.get(profile) !== state && (state.relayQueueDeclared || state.relayConsumer)) {
-        await this.closeRelayQueue(link, state, mailbox).catch(() => {});
+        await this.closeRelayQueue(link, state, mailbox).catch((e: unknown) => this.logCleanupFailure(profile, 'relay queue', e));
       }
       return;
     }
@@ -362,8 +365,12 @@ export class AmqpBroker implements NotificationBroker {
       await confirmPublish(link.publisher, '', mailbox, Buffer.alloc(0), { headers: { [markerHeader]: 'hello', [markerNodeHeader]: this.options.nodeId } });
       state.saidHello = true;
     } catch (err) {
-      // A consumer left behind would take the profile's messages for a subscription that failed.
-      await this.detachConsumer(link, state).catch(() => {});
+      // A consumer left behind would take the profile's messages for a subscription that failed; a relay
+      // queue left consumed would never expire and would refuse the next join's exclusive consumer.
+      await this.detachConsumer(link, state).catch((e: unknown) => this.logCleanupFailure(profile, 'mailbox consumer', e));
+      if (link.alive && (state.relayQueueDeclared || state.relayConsumer)) {
+        await this.closeRelayQueue(link, state, mailbox).catch((e: unknown) => this.logCleanupFailure(profile, 'relay queue', e));
+      }
       throw err;
     }
   }
@@ -374,6 +381,8 @@ export class AmqpBroker implements NotificationBroker {
    */
   private ensureRelayQueue(link: Link, profile: ProfileId, state: ProfileState): Promise<void> {
     if (state.relayConsumer?.link === link) return state.relayConsumer.ready;
+    // A late caller on a dropped link must not replace the consumer the current link is setting up.
+    if (!link.alive) return Promise.reject(new Error('broker link dropped'));
     const consumer: RelayConsumer = { link, ready: Promise.resolve(), consumerTag: undefined, live: false };
     state.relayConsumer = consumer;
     consumer.ready = this.openRelayQueue(link, profile, state, consumer);
@@ -500,8 +509,11 @@ export class AmqpBroker implements NotificationBroker {
         { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType },
         onConfirm,
       );
-    } catch {
-      state.mode.relayFailed(); // the publisher channel just closed; the link is rebuilt and the message redelivered
+    } catch (err) {
+      // The publisher channel just closed: its close rebuilds the link, which closes the mailbox consumer's
+      // channel too, so the message returns to the mailbox.
+      state.mode.relayFailed();
+      log.warn({ profileId: profile, reason: errorText(err) }, 'relay publish failed; the link is rebuilt and the message redelivered');
     }
   }
 
@@ -559,6 +571,10 @@ export class AmqpBroker implements NotificationBroker {
     const verdict = current ? this.handOver(profile, state, msg.content) : 'requeue';
     if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
     else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
+  }
+
+  private logCleanupFailure(profile: ProfileId, what: string, err: unknown): void {
+    this.options.log.warn({ profileId: profile, what, reason: errorText(err) }, 'could not clean up after a profile left or a join failed');
   }
 
   /** Gives a message to the local sockets; a handler that throws counts as "could not deliver". */
@@ -710,11 +726,31 @@ export class AmqpBroker implements NotificationBroker {
     }
   }
 
-  /** A channel died on a live connection: rebuild the whole link on the same connection. */
+  /**
+   * A channel died on a live connection: rebuild the whole link on the same connection. The old link's
+   * other channels are closed first: left open, its mailbox consumers would stay the single active
+   * consumers (their deliveries never settled, as the link is dead), its exclusive relay queue consumers
+   * would refuse the new ones, and every relink would leak channels.
+   */
   private relink(link: Link): void {
     if (this.link !== link) return;
     this.dropLink();
-    this.setupRun = this.setupRun.then(() => this.setup(link.model));
+    this.setupRun = this.setupRun.then(async () => {
+      await this.closeChannels(link);
+      await this.setup(link.model);
+    });
+  }
+
+  /** Closes a dead link's channels; unsettled deliveries go back to their queues. */
+  private async closeChannels(link: Link): Promise<void> {
+    const declarer = link.declarer ? await link.declarer.catch(() => undefined) : undefined;
+    link.declarer = undefined;
+    const channels: Channel[] = [link.publisher, link.relay, link.node, ...(declarer ? [declarer] : [])];
+    await Promise.all(
+      channels.map((channel) =>
+        channel.close().catch((err: unknown) => this.options.log.debug({ reason: errorText(err) }, 'channel of a dropped link already closed')),
+      ),
+    );
   }
 
   private dropLink(): void {

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { AmqpBroker } from '../../src/backends/rabbitmq/amqp-broker.js';
+import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
+import type { BackendState } from '../../src/core/backend-state.js';
+import type { ProfileId } from '../../src/core/ids.js';
+import { captureLogger } from '../helpers/capture-logger.js';
+import { uniqueId } from '../helpers/gateway.js';
+import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
+
+/**
+ * Races in the relay between gateway nodes (per-(node, profile) relay queues), on the real RabbitMQ. Each
+ * node is an AmqpBroker in this process; its delivery handler stands for the node's sockets of the profile,
+ * so what a handler records is what the profile's clients on that node see. Markers from a node that does
+ * not exist are what a node joining and leaving at once would put in the mailbox.
+ */
+describe('RabbitMQ relay races', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  const notification = (id: string) => Buffer.from(JSON.stringify({ data: { type: 'X', id } }));
+  const idOf = (body: Buffer) => (JSON.parse(body.toString()) as { data: { id: string } }).data.id;
+  const marker = (kind: 'hello' | 'bye', node: string) => ({ headers: { 'x-switchboard-marker': kind, 'x-switchboard-node': node } });
+
+  /** A profile's mailbox and dead-letter topology, with a backend connection; all deleted after the tests. */
+  async function profileFixture(tag: string) {
+    const profile = uniqueId(`relay-${tag}`) as ProfileId;
+    const mailbox = `message_to_user.${profile}`;
+    const deadLetterQueue = uniqueId(`switchboard.test.dead_letter.relay-${tag}`);
+    const backend = await plainAmqp();
+    const nodeIds: string[] = [];
+    cleanups.push(async () => {
+      for (const queue of [mailbox, deadLetterQueue, `${deadLetterQueue}.log`, ...nodeIds.map((n) => relayQueueName(n, profile))]) {
+        await backend.channel.deleteQueue(queue);
+      }
+      await backend.channel.deleteExchange(deadLetterQueue);
+      await backend.close();
+    });
+    const send = (body: Buffer, options: object = {}) =>
+      new Promise<void>((resolve, reject) =>
+        backend.channel.sendToQueue(mailbox, body, { persistent: true, ...options }, (err: unknown) => (err ? reject(err) : resolve())),
+      );
+    /** A gateway node. */
+    async function node(name: string) {
+      const nodeId = uniqueId(`relay-${tag}-${name}`);
+      nodeIds.push(nodeId);
+      const broker = new AmqpBroker({
+        url: amqpUrl,
+        nodeId,
+        queuePrefix: 'message_to_user.',
+        deadLetterQueue,
+        retention: testRetention,
+        nodeQueueExpiresMs: 60_000,
+        prefetch: 500,
+        log: captureLogger(),
+      });
+      await broker.start();
+      cleanups.push(() => broker.close());
+      return { broker, nodeId };
+    }
+    return { profile, mailbox, backend, send, node };
+  }
+
+  /** Records what a node's sockets receive; `until` resolves once a given message arrived. */
+  function sockets() {
+    const seen: string[] = [];
+    const waiting = new Map<string, () => void>();
+    return {
+      seen,
+      handler: (body: Buffer) => {
+        const id = idOf(body);
+        seen.push(id);
+        waiting.get(id)?.();
+        return 'ack' as const;
+      },
+      until: (id: string) => (seen.includes(id) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(id, resolve))),
+    };
+  }
+
+  it('keeps delivering after the link is rebuilt because its relay queue consumer was cancelled', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('relink');
+    const { broker, nodeId } = await fixture.node('a');
+    const clients = sockets();
+    await broker.subscribe(fixture.profile, clients.handler);
+    await fixture.send(Buffer.alloc(0), marker('hello', uniqueId('peer')));
+    await fixture.send(notification('m1'));
+    await clients.until('m1'); // relayed to itself: its relay queue exists and is consumed
+    const rebuilt = new Promise<void>((resolve) => {
+      const states: BackendState[] = [];
+      const stop = broker.onStateChange((state) => {
+        states.push(state);
+        if (state === 'up' && states.includes('down')) {
+          stop();
+          resolve();
+        }
+      });
+    });
+    // An operator deletes the queue: RabbitMQ cancels its consumer and the node rebuilds its link.
+    await fixture.backend.channel.deleteQueue(relayQueueName(nodeId, fixture.profile));
+    await rebuilt;
+    await fixture.send(notification('m2'));
+    await fixture.send(notification('m3'));
+    await clients.until('m3');
+    // m1's mailbox acknowledgement may not have gone out before the rebuild (at least once across a failure).
+    assert.deepEqual([...new Set(clients.seen)], ['m1', 'm2', 'm3'], 'the profile is served again after the rebuild, in order');
+    assert.equal((await fixture.backend.channel.checkQueue(fixture.mailbox)).consumerCount, 1, 'the old link left no consumer behind');
+  });
+});
