@@ -23,6 +23,7 @@ describe('RabbitMQ relay races', () => {
   const notification = (id: string) => Buffer.from(JSON.stringify({ data: { type: 'X', id } }));
   const idOf = (body: Buffer) => (JSON.parse(body.toString()) as { data: { id: string } }).data.id;
   const marker = (kind: 'hello' | 'bye', node: string) => ({ headers: { 'x-switchboard-marker': kind, 'x-switchboard-node': node } });
+  const ids = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
 
   /** A profile's mailbox and dead-letter topology, with a backend connection; all deleted after the tests. */
   async function profileFixture(tag: string) {
@@ -78,6 +79,26 @@ describe('RabbitMQ relay races', () => {
       until: (id: string) => (seen.includes(id) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(id, resolve))),
     };
   }
+
+  it('keeps publish order when a peer joins and leaves while the active node is still setting up its relay queue', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('order');
+    const { broker } = await fixture.node('a');
+    const clients = sockets();
+    await broker.subscribe(fixture.profile, clients.handler);
+    // The node is alone (direct). A peer joins and leaves at once while messages keep flowing: the node
+    // relays m1 and m2, setting up its relay queue first, and may go direct again only behind them.
+    const peer = uniqueId('peer');
+    await fixture.send(Buffer.alloc(0), marker('hello', peer));
+    await fixture.send(notification('m1'));
+    await fixture.send(notification('m2'));
+    await fixture.send(Buffer.alloc(0), marker('bye', peer));
+    const total = 300;
+    for (let i = 3; i <= total; i++) await fixture.send(notification(`m${i}`));
+    await clients.until(`m${total}`);
+    await fixture.send(notification('sentinel'));
+    await clients.until('sentinel');
+    assert.deepEqual(clients.seen, [...ids(1, total), 'sentinel'], 'every message once, in publish order');
+  });
 
   it('keeps delivering after the link is rebuilt because its relay queue consumer was cancelled', { timeout: 60_000 }, async () => {
     const fixture = await profileFixture('relink');

@@ -465,6 +465,9 @@ export class AmqpBroker implements NotificationBroker {
       link.relayAcks.nack(msg, true);
       return;
     }
+    // In flight from here on, not from its publish: while it waits for the relay queue below, a count
+    // saying "alone" must not let newer messages go direct ahead of it.
+    state.mode.relayed();
     this.checkPeers(link, profile, state, false);
     if (state.relayConsumer?.link === link && state.relayConsumer.live) {
       this.relay(link, profile, state, msg);
@@ -475,6 +478,7 @@ export class AmqpBroker implements NotificationBroker {
     this.ensureRelayQueue(link, profile, state).then(
       () => this.relay(link, profile, state, msg),
       () => {
+        state.mode.relayFailed();
         if (link.alive) link.relayAcks.nack(msg, true);
       },
     );
@@ -482,12 +486,11 @@ export class AmqpBroker implements NotificationBroker {
 
   /**
    * Publishes a message to every node holding the profile, this one included (mandatory, confirmed), and
-   * acknowledges it in the mailbox once RabbitMQ confirmed the copies.
+   * acknowledges it in the mailbox once RabbitMQ confirmed the copies. The caller counted it in flight.
    */
   private relay(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage): void {
     if (!link.alive) return; // the mailbox message returns to the queue with the connection
     const { log } = this.options;
-    state.mode.relayed();
     const relayId = `${state.relayEpoch}${(this.relaySeq++).toString(36)}`;
     const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
     const onConfirm = (err: unknown) => {
@@ -567,7 +570,8 @@ export class AmqpBroker implements NotificationBroker {
     this.options.metrics?.messagesReceived.inc();
     const current = this.profiles.get(profile) === state;
     const relayId = msg.properties.headers?.[relayHeader];
-    if (current && typeof relayId === 'string' && relayId.startsWith(state.relayEpoch)) state.mode.copyBack();
+    // A redelivered copy (requeued after a failed hand-back) was counted when it first came back.
+    if (current && !msg.fields.redelivered && typeof relayId === 'string' && relayId.startsWith(state.relayEpoch)) state.mode.copyBack();
     const verdict = current ? this.handOver(profile, state, msg.content) : 'requeue';
     if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
     else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));

@@ -57,7 +57,10 @@ export class DeliveryMode {
     this.peers.delete(node);
   }
 
-  /** A copy was relayed; it will come back through this node's own queue (copyBack) or fail (relayFailed). */
+  /**
+   * A message entered the relay path (possibly still waiting for this node's relay queue); its copy will
+   * come back through this node's own queue (copyBack) or the relay fails (relayFailed).
+   */
   relayed(): void {
     this.inflight += 1;
   }
