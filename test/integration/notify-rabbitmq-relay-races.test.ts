@@ -4,6 +4,7 @@ import { AmqpBroker } from '../../src/backends/rabbitmq/amqp-broker.js';
 import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import type { BackendState } from '../../src/core/backend-state.js';
 import type { ProfileId } from '../../src/core/ids.js';
+import type { DeliveryVerdict } from '../../src/core/notification-broker.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { uniqueId } from '../helpers/gateway.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
@@ -43,8 +44,8 @@ describe('RabbitMQ relay races', () => {
       new Promise<void>((resolve, reject) =>
         backend.channel.sendToQueue(mailbox, body, { persistent: true, ...options }, (err: unknown) => (err ? reject(err) : resolve())),
       );
-    /** A gateway node. */
-    async function node(name: string) {
+    /** A gateway node; `handler` stands for its sockets of the profile (default: every write succeeds). */
+    async function node(name: string, prefetch = 500) {
       const nodeId = uniqueId(`relay-${tag}-${name}`);
       nodeIds.push(nodeId);
       const broker = new AmqpBroker({
@@ -54,7 +55,7 @@ describe('RabbitMQ relay races', () => {
         deadLetterQueue,
         retention: testRetention,
         nodeQueueExpiresMs: 60_000,
-        prefetch: 500,
+        prefetch,
         log: captureLogger(),
       });
       await broker.start();
@@ -65,7 +66,7 @@ describe('RabbitMQ relay races', () => {
   }
 
   /** Records what a node's sockets receive; `until` resolves once a given message arrived. */
-  function sockets() {
+  function sockets(write: (body: Buffer) => DeliveryVerdict | Promise<DeliveryVerdict> = () => 'ack') {
     const seen: string[] = [];
     const waiting = new Map<string, () => void>();
     return {
@@ -74,7 +75,7 @@ describe('RabbitMQ relay races', () => {
         const id = idOf(body);
         seen.push(id);
         waiting.get(id)?.();
-        return 'ack' as const;
+        return write(body);
       },
       until: (id: string) => (seen.includes(id) ? Promise.resolve() : new Promise<void>((resolve) => waiting.set(id, resolve))),
     };
@@ -127,5 +128,29 @@ describe('RabbitMQ relay races', () => {
     // m1's mailbox acknowledgement may not have gone out before the rebuild (at least once across a failure).
     assert.deepEqual([...new Set(clients.seen)], ['m1', 'm2', 'm3'], 'the profile is served again after the rebuild, in order');
     assert.equal((await fixture.backend.channel.checkQueue(fixture.mailbox)).consumerCount, 1, 'the old link left no consumer behind');
+  });
+
+  it('a relaying node whose last socket leaves does not hand the other nodes copies they already have', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('leave');
+    // Node A's socket reads slowly: its writes stay pending, and with a prefetch of 5 the rest of its
+    // copies wait in its relay queue. When the socket leaves, the pending writes fail.
+    const pendingWrites: Array<(verdict: DeliveryVerdict) => void> = [];
+    const slow = sockets(() => new Promise<DeliveryVerdict>((resolve) => pendingWrites.push(resolve)));
+    const a = await fixture.node('a', 5);
+    const subscriptionA = await a.broker.subscribe(fixture.profile, slow.handler);
+    const b = await fixture.node('b');
+    const clientsB = sockets();
+    await b.broker.subscribe(fixture.profile, clientsB.handler); // A stays active and relays to both
+    const count = 20;
+    for (let i = 1; i <= count; i++) await fixture.send(notification(`m${i}`));
+    await clientsB.until(`m${count}`);
+    await slow.until('m5');
+    const leaving = subscriptionA.unsubscribe();
+    for (const fail of pendingWrites) fail('requeue');
+    await leaving;
+    // B is now the active node. Anything A put back in the mailbox comes before the sentinel.
+    await fixture.send(notification('sentinel'));
+    await clientsB.until('sentinel');
+    assert.deepEqual(clientsB.seen, [...ids(1, count), 'sentinel'], "B's sockets get every message once, in order");
   });
 });

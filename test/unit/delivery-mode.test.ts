@@ -33,6 +33,20 @@ describe('delivery mode of an active mailbox consumer', () => {
     assert.equal(mode.direct, true);
   });
 
+  it('knows other holders from a hello until a bye or a count of one, and only suspects them after attaching with company', () => {
+    const { mode } = make();
+    mode.attached(true);
+    assert.equal(mode.hasKnownPeers, false, 'suspected holders may not exist: their copies are not known to be elsewhere');
+    mode.hello('node-b');
+    mode.hello('node-c');
+    assert.equal(mode.hasKnownPeers, true);
+    mode.bye('node-b');
+    assert.equal(mode.hasKnownPeers, true, 'node-c still holds the profile');
+    const token = mode.beginCheck(true)!;
+    mode.checkDone(token, 1);
+    assert.equal(mode.hasKnownPeers, false, 'a count of one forgets node-c (it left without a bye)');
+  });
+
   it('ignores a consumer count asked for before a hello arrived', () => {
     const { mode } = make();
     mode.attached(false);

@@ -95,6 +95,8 @@ const relayHeader = 'x-switchboard-relay';
 /** Control messages a node puts in a mailbox; never forwarded. Value: 'hello' | 'bye'. */
 const markerHeader = 'x-switchboard-marker';
 const markerNodeHeader = 'x-switchboard-node';
+/** On a relay copy: the relaying node knew other nodes held the profile, so each of them got its own copy. */
+const sharedHeader = 'x-switchboard-shared';
 const peerCheckIntervalMs = 5_000;
 const mailboxDeclareCacheMs = 60_000;
 
@@ -136,10 +138,12 @@ const mailboxDeclareCacheMs = 60_000;
  *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting (a
  *   restarted process with the same NODE_ID resumes a profile's queue when it joins that profile with
  *   company). A copy a node can no longer deliver (its last local socket of the profile left) goes back
- *   to the mailbox if this node relayed it (it may have been the only holder), and is dropped if another
- *   node relayed it (that node holds the profile and got its own copy). Leaving a profile gives back what
- *   its relay queue holds and deletes it; a queue kept while the profile went back to direct mode stays
- *   until the node leaves the profile.
+ *   to the mailbox only if this node relayed it while it knew no other holder (it may have been the only
+ *   one); it is dropped if another node relayed it (that node holds the profile and got its own copy) or
+ *   if this node relayed it after a hello it had no bye or count of one for since (a header on the copy
+ *   says so): every such holder got its own copy, and one sent back would reach it twice, after newer
+ *   messages. Leaving a profile gives back what its relay queue holds and deletes it; a queue kept while
+ *   the profile went back to direct mode stays until the node leaves the profile.
  * - Crashes: an abandoned relay queue expires after `nodeQueueExpiresMs`; before that its copies reach
  *   their `x-message-ttl` (nine tenths of it) and are dead-lettered back to the mailbox. The active node
  *   then sends on those that expired in the relaying node's own queue (at least once: other holders may
@@ -492,7 +496,8 @@ export class AmqpBroker implements NotificationBroker {
     if (!link.alive) return; // the mailbox message returns to the queue with the connection
     const { log } = this.options;
     const relayId = `${state.relayEpoch}${(this.relaySeq++).toString(36)}`;
-    const headers = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
+    const headers: Record<string, unknown> = { ...(msg.properties.headers ?? {}), [relayHeader]: relayId, [markerNodeHeader]: this.options.nodeId };
+    if (state.mode.hasKnownPeers) headers[sharedHeader] = true;
     const onConfirm = (err: unknown) => {
       const returned = link.returned.delete(relayId);
       if (!link.alive) return; // the mailbox message returns to the queue with the connection
@@ -612,11 +617,14 @@ export class AmqpBroker implements NotificationBroker {
   /**
    * A copy nobody here can take any more (the profile's last local socket left). A copy another node
    * relayed is dropped: that node holds the profile and got its own copy, so sending it back would
-   * deliver it twice. A copy this node relayed goes back to the mailbox, as this node may have been its
-   * only holder.
+   * deliver it twice. So is a copy this node relayed while it knew other holders (a hello, no bye or
+   * count since): each of them got its own copy, and one sent back would reach them again, after newer
+   * messages. A copy this node relayed while it knew no other holder goes back to the mailbox, as this
+   * node may have been its only holder.
    */
   private async giveBack(link: Link, msg: Message): Promise<void> {
-    if (msg.properties.headers?.[markerNodeHeader] !== this.options.nodeId) return;
+    const headers = msg.properties.headers;
+    if (headers?.[markerNodeHeader] !== this.options.nodeId || headers[sharedHeader] === true) return;
     await this.returnToMailbox(link, msg);
   }
 
@@ -626,6 +634,7 @@ export class AmqpBroker implements NotificationBroker {
     const headers = { ...(msg.properties.headers ?? {}) };
     delete headers[relayHeader];
     delete headers[markerNodeHeader];
+    delete headers[sharedHeader];
     await confirmPublish(link.publisher, '', queue, msg.content, {
       persistent: msg.properties.deliveryMode === 2,
       headers,

@@ -48,6 +48,11 @@ export class DeliveryMode {
     return this.peers.size === 0 && !this.peersUnknown && this.inflight === 0 && this.queueClear;
   }
 
+  /** Other nodes are known to hold the profile (they said hello, and neither a bye nor a count since). */
+  get hasKnownPeers(): boolean {
+    return this.peers.size > 0;
+  }
+
   hello(node: string): void {
     this.hellos += 1;
     this.peers.add(node);
