@@ -81,6 +81,10 @@ interface ProfileState {
   saidHello: boolean;
   /** Prefix of the relay ids of copies this node relays during its current attach (unique per process and attach). */
   relayEpoch: string;
+  /** Relay queue setups that failed in a row while relaying (see stepAside); reset by one that works. */
+  relaySetupFailures: number;
+  /** Attaches again after stepAside; the mailbox consumer is cancelled meanwhile. */
+  reattachTimer: NodeJS.Timeout | undefined;
 }
 
 interface RelayConsumer {
@@ -99,6 +103,8 @@ const markerNodeHeader = 'x-switchboard-node';
 const sharedHeader = 'x-switchboard-shared';
 const peerCheckIntervalMs = 5_000;
 const mailboxDeclareCacheMs = 60_000;
+const relaySetupRetryMs = 1_000;
+const relaySetupRetryMaxMs = 30_000;
 
 /**
  * NotificationBroker on RabbitMQ, correct with several gateway nodes sharing one broker
@@ -131,6 +137,9 @@ const mailboxDeclareCacheMs = 60_000;
  *   node then asks RabbitMQ for the mailbox's consumer count (waiting consumers included) and, alone again,
  *   goes back to direct mode once its own relay copies have come back (so nothing is overtaken). The count
  *   is also checked every few seconds while relaying, which forgets nodes that crashed without a `bye`.
+ * - A node that must relay but cannot set up its relay queue (e.g. permissions refuse
+ *   `switchboard.relay.*`) cancels its mailbox consumer, so another holder becomes the active one, and
+ *   attaches again after a growing delay (stepAside) rather than retrying at every redelivery.
  * - Hand-over: when the active node leaves, a waiting node becomes active with copies possibly still in
  *   its relay queue. It attached knowing it was not alone, so it relays: its own copies queue up behind
  *   those, and it goes direct only once a count says alone and its own copies have come back.
@@ -269,6 +278,7 @@ export class AmqpBroker implements NotificationBroker {
   /** Cancels every mailbox consumer (another node takes over), gives back what this node holds, disconnects. */
   async close(): Promise<void> {
     this.closing = true;
+    for (const state of this.profiles.values()) clearTimeout(state.reattachTimer);
     const link = this.link;
     if (link?.alive) {
       await Promise.allSettled([...this.profiles.values()].map((state) => this.detachConsumer(link, state)));
@@ -286,6 +296,8 @@ export class AmqpBroker implements NotificationBroker {
   private async unsubscribe(profile: ProfileId, state: ProfileState): Promise<void> {
     if (this.profiles.get(profile) !== state) return;
     this.profiles.delete(profile);
+    clearTimeout(state.reattachTimer);
+    state.reattachTimer = undefined;
     const link = state.link;
     // Link down: the relay queue stays; it is not consumed again and expires (its copies back to the mailbox first).
     if (!link?.alive) return;
@@ -425,6 +437,7 @@ export class AmqpBroker implements NotificationBroker {
     );
     consumer.consumerTag = consumerTag;
     consumer.live = true;
+    state.relaySetupFailures = 0;
   }
 
   private onMailboxMessage(link: Link, profile: ProfileId, state: ProfileState, msg: ConsumeMessage | null): void {
@@ -464,8 +477,9 @@ export class AmqpBroker implements NotificationBroker {
       this.deliverDirectly(link, profile, state, msg);
       return;
     }
-    if (this.profiles.get(profile) !== state) {
-      // Left the profile; the consumer's cancel is on its way. Keep it for the next holder.
+    if (this.profiles.get(profile) !== state || state.reattachTimer !== undefined) {
+      // Left the profile, or stepping aside (stepAside): the consumer's cancel is on its way. Keep it for
+      // the next holder.
       link.relayAcks.nack(msg, true);
       return;
     }
@@ -483,9 +497,37 @@ export class AmqpBroker implements NotificationBroker {
       () => this.relay(link, profile, state, msg),
       () => {
         state.mode.relayFailed();
-        if (link.alive) link.relayAcks.nack(msg, true);
+        if (!link.alive) return;
+        link.relayAcks.nack(msg, true);
+        this.stepAside(link, profile, state);
       },
     );
+  }
+
+  /**
+   * This node must relay but cannot set up its relay queue (e.g. RabbitMQ permissions refuse
+   * `switchboard.relay.*`). Retrying at every redelivery of the requeued messages would spin, so it
+   * cancels its mailbox consumer (another node holding the profile becomes the active one and serves it)
+   * and attaches again after a delay that doubles with each failure in a row, up to relaySetupRetryMaxMs.
+   */
+  private stepAside(link: Link, profile: ProfileId, state: ProfileState): void {
+    if (state.reattachTimer !== undefined || this.profiles.get(profile) !== state || !link.alive) return;
+    state.relaySetupFailures += 1;
+    const delayMs = Math.min(relaySetupRetryMaxMs, relaySetupRetryMs * 2 ** Math.min(state.relaySetupFailures - 1, 10));
+    this.options.log.warn(
+      { profileId: profile, queue: state.relayQueue, failures: state.relaySetupFailures, retryInMs: delayMs },
+      'relay queue unavailable; leaving the mailbox to the other nodes and attaching again later',
+    );
+    this.detachConsumer(link, state).catch((err: unknown) => this.logCleanupFailure(profile, 'mailbox consumer', err));
+    state.reattachTimer = setTimeout(() => {
+      state.reattachTimer = undefined;
+      if (this.profiles.get(profile) !== state || this.link !== link || !link.alive) return;
+      this.attach(link, profile, state).catch((err: unknown) => {
+        this.options.log.error({ profileId: profile, reason: errorText(err) }, 'attaching again after a relay queue failure failed');
+        this.stepAside(link, profile, state);
+      });
+    }, delayMs);
+    state.reattachTimer.unref();
   }
 
   /**
@@ -773,6 +815,9 @@ export class AmqpBroker implements NotificationBroker {
       state.consumerTag = undefined;
       state.link = undefined;
       state.relayConsumer = undefined;
+      // The new link's setup attaches every profile again.
+      clearTimeout(state.reattachTimer);
+      state.reattachTimer = undefined;
     }
     if (!this.closing) this.setState('down');
   }
@@ -911,5 +956,7 @@ function newProfileState(handler: DeliveryHandler, relayQueue: string): ProfileS
     relayConsumer: undefined,
     saidHello: false,
     relayEpoch: '',
+    relaySetupFailures: 0,
+    reattachTimer: undefined,
   };
 }
