@@ -5,7 +5,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as amqp from 'amqplib';
 import { WebSocket } from 'ws';
-import { forkWorker, nextMessage, spawnProcess, stop, stopAll } from './lib/children.js';
+import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
 import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from './lib/proc-stats.js';
 import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
@@ -168,26 +168,32 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
 
 // ---------------------------------------------------------------- RabbitMQ housekeeping
 
-async function withChannel<T>(fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
-  const connection = await amqp.connect(amqpUrl, { clientProperties: { connection_name: 'switchboard-bench-admin' } });
+/** Runs `fn` on a fresh admin channel; a failure names `task` and the error's code. */
+async function withChannel<T>(task: string, fn: (channel: amqp.Channel) => Promise<T>): Promise<T> {
   try {
-    const channel = await connection.createChannel();
-    return await fn(channel);
-  } finally {
-    await connection.close().catch(() => {});
+    const connection = await amqp.connect(amqpUrl, { clientProperties: { connection_name: 'switchboard-bench-admin' } });
+    try {
+      const channel = await connection.createChannel();
+      return await fn(channel);
+    } finally {
+      await connection.close().catch(() => {});
+    }
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new Error(`bench admin failed to ${task}: ${(err as Error).message}${code !== undefined ? ` (${String(code)})` : ''} at ${new Date().toISOString()}`);
   }
 }
 
 const declareQueues = (queues: string[]) =>
-  withChannel(async (channel) => {
+  withChannel('declare queues', async (channel) => {
     for (const queue of queues) await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(retention, deadLetterQueue) });
   });
 
 /** Deletes what a run created (queues are durable and would otherwise linger until they expire). */
 const deleteQueues = (queues: string[]) =>
-  withChannel(async (channel) => {
+  withChannel('delete queues', async (channel) => {
     for (const queue of queues) await channel.deleteQueue(queue).catch(() => {});
-  }).catch((err: unknown) => console.warn(`bench: could not delete queues: ${(err as Error).message}`));
+  }).catch((err: unknown) => console.warn(`bench: ${(err as Error).message}`));
 
 async function ensureWebStomp(): Promise<void> {
   const reachable = () =>
@@ -217,6 +223,10 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
   let gateway: GatewayProcess | undefined;
   const consumer = forkWorker('consumer');
   const publisher = forkWorker('publisher');
+  // Closed loop: the publisher may run `window` messages ahead of what the consumers have received.
+  const relayProgress = (m: { type: string; received?: number }) => {
+    if (m.type === 'progress') sendIfRunning(publisher, { cmd: 'delivered', delivered: m.received });
+  };
   try {
     if (system === 'gateway') {
       const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
@@ -228,10 +238,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
     }
     await nextMessage(consumer, 'ready', 120_000);
 
-    // Closed loop: the publisher may run `window` messages ahead of what the consumers have received.
-    consumer.on('message', (m: { type: string; received?: number }) => {
-      if (m.type === 'progress' && publisher.connected) publisher.send({ cmd: 'delivered', delivered: m.received });
-    });
+    consumer.on('message', relayProgress);
     const window = Math.min(5_000, 1_000 * scenario.profiles);
     publisher.send({ cmd: 'start', url: amqpUrl, queues, persistent: scenario.persistent, rate: scenario.rate, window });
     await nextMessage(publisher, 'ready', 30_000);
@@ -247,6 +254,8 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
     consumer.send({ cmd: 'stop' });
     const after = { proc: trySampleProc(measuredPid), broker: trySampleProc(brokerPid) };
     const { received, latenciesMs } = await result;
+    // The publisher exits right after its result: nothing more is relayed to it.
+    consumer.off('message', relayProgress);
     const published = nextMessage<{ published: number }>(publisher, 'result', 30_000);
     publisher.send({ cmd: 'stop' });
     const publishedCount = (await published).published;
@@ -266,6 +275,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
       brokerCpuPercent: before.broker && after.broker ? round(cpuPercent(before.broker, after.broker), 1) : null,
     };
   } finally {
+    consumer.off('message', relayProgress);
     await stop(publisher, 5_000);
     if (consumer.connected) consumer.send({ cmd: 'close' });
     await stop(consumer, 5_000);
@@ -454,9 +464,10 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     if (scenario.kind === 'notify') {
       for (const system of systems) {
+        console.log(`${new Date().toISOString()} ${scenario.name} ${system}: starting`);
         const row = await runNotify(scenario, system).catch((err: unknown) => {
           skipped.push(`${scenario.name} ${system}: failed: ${(err as Error).message}`);
-          console.error(`${scenario.name} ${system}: failed: ${(err as Error).message}`);
+          console.error(`${new Date().toISOString()} ${scenario.name} ${system}: failed: ${(err as Error).stack ?? String(err)}`);
           return undefined;
         });
         if (!row) continue;

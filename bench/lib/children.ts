@@ -1,9 +1,11 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess, fork, type Serializable, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { describeFailure, type WorkerFailure } from './worker-failure.js';
 
 /** Every process the bench started, so it can stop them all on the way out (even after a failure). */
 const started = new Set<ChildProcess>();
+/** The worker name of each forked load process, for error messages. */
+const workerNames = new WeakMap<ChildProcess, string>();
 
 /** A load process (bench/workers/<name>.js) driven over IPC; `advanced` serialization carries typed arrays. */
 export function forkWorker(name: string, extraArgs: string[] = []): ChildProcess {
@@ -12,6 +14,7 @@ export function forkWorker(name: string, extraArgs: string[] = []): ChildProcess
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   track(child);
+  workerNames.set(child, name);
   // A send racing the worker's exit fails with EPIPE: the exit itself is what the bench reacts to.
   child.on('error', () => {});
   return child;
@@ -33,16 +36,26 @@ function track(child: ChildProcess): void {
   child.once('exit', () => started.delete(child));
 }
 
+/**
+ * Sends to a worker that may be exiting (a relay of progress counts): a send racing its exit fails with
+ * EPIPE, which then goes to the callback instead of becoming an 'error' event; the exit is what counts.
+ */
+export function sendIfRunning(child: ChildProcess, message: Serializable): void {
+  if (child.connected) child.send(message, ignoreSendError);
+}
+const ignoreSendError = () => {};
+
 /** Waits for the next IPC message of `type` (an `error` message rejects), bounded by `timeoutMs`. */
 export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, type: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`no "${type}" from worker within ${timeoutMs} ms`)), timeoutMs);
+    const name = workerNames.get(child) ?? 'worker';
+    const timer = setTimeout(() => finish(new Error(`no "${type}" from ${name} within ${timeoutMs} ms`)), timeoutMs);
     const onMessage = (raw: unknown) => {
-      const msg = raw as { type: string; message?: string };
+      const msg = raw as { type: string } & Partial<WorkerFailure>;
       if (msg.type === type) finish(undefined, msg as T);
-      else if (msg.type === 'error') finish(new Error(`worker failed: ${msg.message}`));
+      else if (msg.type === 'error') finish(new Error(describeFailure({ worker: name, ...msg })));
     };
-    const onExit = (code: number | null) => finish(new Error(`worker exited (${code}) before "${type}"`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => finish(new Error(`${name} exited (${code ?? signal}) before "${type}"`));
     const finish = (err?: Error, value?: T) => {
       clearTimeout(timer);
       child.off('message', onMessage);
@@ -55,10 +68,14 @@ export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, ty
   });
 }
 
-/** Ends one process: SIGTERM, then SIGKILL after `graceMs`. */
+/**
+ * Ends one process: SIGTERM, then SIGKILL after `graceMs`. Waits for 'exit' with a plain listener, not
+ * events.once: that one rejects on the child's 'error' event, and an IPC send racing the exit (EPIPE) emits
+ * one, which turned a complete measurement into a failed row.
+ */
 export async function stop(child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;

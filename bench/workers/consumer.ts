@@ -2,6 +2,7 @@ import * as amqp from 'amqplib';
 import { WebSocket } from 'ws';
 import { SampleBuffer, timestampOf, wallMs } from '../lib/percentiles.js';
 import { decodeFrames, encodeFrame } from '../lib/stomp.js';
+import { failure, inStep, StepError } from '../lib/worker-failure.js';
 
 /**
  * A load process that receives bench messages and measures latency (receive time minus the publisher's
@@ -36,7 +37,7 @@ async function startGateway(url: string, tokens: string[]): Promise<void> {
       const token = tokens[next++]!;
       const ws = new WebSocket(url, { perMessageDeflate: false });
       cleanups.push(() => ws.terminate());
-      await new Promise<void>((resolve, reject) => {
+      await inStep('gateway join', () => new Promise<void>((resolve, reject) => {
         ws.once('open', () => ws.send(JSON.stringify({ action: 'joinChannel', data: { authorizationToken: token } })));
         ws.once('error', reject);
         ws.once('message', (data) => {
@@ -45,7 +46,7 @@ async function startGateway(url: string, tokens: string[]): Promise<void> {
           ws.on('message', (frame) => onBody(String(frame)));
           resolve();
         });
-      });
+      }));
     }
   };
   await Promise.all(Array.from({ length: Math.min(50, tokens.length) }, openOne));
@@ -64,7 +65,7 @@ async function startStomp(url: string, queues: string[], prefetch: number): Prom
       const mine = queues.filter((_q, i) => i % connections === c);
       const ws = new WebSocket(url, ['v12.stomp'], { perMessageDeflate: false });
       cleanups.push(() => ws.terminate());
-      return new Promise<void>((resolve, reject) => {
+      return inStep('stomp connect/subscribe', () => new Promise<void>((resolve, reject) => {
         ws.once('error', reject);
         ws.once('open', () =>
           ws.send(encodeFrame('CONNECT', { 'accept-version': '1.2', host: '/', login: 'guest', passcode: 'guest', 'heart-beat': '0,0' })),
@@ -94,25 +95,31 @@ async function startStomp(url: string, queues: string[], prefetch: number): Prom
             }
           }
         });
-      });
+      }));
     }),
   );
 }
 
 async function startAmqp(url: string, queues: string[], prefetch: number): Promise<void> {
-  const connection = await amqp.connect(url, { clientProperties: { connection_name: 'switchboard-bench-raw-consumer' } });
+  const connection = await inStep('amqp.connect', () => amqp.connect(url, { clientProperties: { connection_name: 'switchboard-bench-raw-consumer' } }));
   cleanups.push(() => connection.close().catch(() => {}));
-  connection.on('error', (err: Error) => process.send!({ type: 'error', message: `amqp connection: ${err.message}` }));
-  const channel = await connection.createChannel();
-  channel.on('error', (err: Error) => process.send!({ type: 'error', message: `amqp channel: ${err.message}` }));
-  await channel.prefetch(prefetch);
+  connection.on('error', (err: Error) => report(new StepError('consuming (connection error)', err)));
+  const channel = await inStep('createChannel', () => connection.createChannel());
+  channel.on('error', (err: Error) => report(new StepError('consuming (channel error)', err)));
+  await inStep('prefetch', () => channel.prefetch(prefetch));
   for (const queue of queues) {
-    await channel.consume(queue, (msg) => {
-      if (!msg) return;
-      onBody(msg.content.toString('utf8'));
-      channel.ack(msg);
-    });
+    await inStep(`consume ${queue}`, () =>
+      channel.consume(queue, (msg) => {
+        if (!msg) return;
+        onBody(msg.content.toString('utf8'));
+        channel.ack(msg);
+      }),
+    );
   }
+}
+
+function report(err: unknown, step?: string): void {
+  process.send!(failure('consumer', err, step));
 }
 
 process.on('message', (raw: unknown) => {
@@ -139,7 +146,7 @@ process.on('message', (raw: unknown) => {
         process.exit(0);
       }
     } catch (err) {
-      process.send!({ type: 'error', message: (err as Error).message });
+      report(err, msg.cmd);
     }
   })();
 });

@@ -1,6 +1,7 @@
 import * as amqp from 'amqplib';
 import type { Channel, ConfirmChannel } from 'amqplib';
 import { wallMs } from '../lib/percentiles.js';
+import { failure, inStep, StepError } from '../lib/worker-failure.js';
 
 /**
  * A plain amqplib publisher (no project code) into `message_to_user.<id>` on the default exchange, round
@@ -24,8 +25,13 @@ let delivered = 0;
 let running = false;
 
 async function run(start: PublisherStart): Promise<void> {
-  const connection = await amqp.connect(start.url, { clientProperties: { connection_name: 'switchboard-bench-publisher' } });
-  const channel: Channel | ConfirmChannel = start.persistent ? await connection.createConfirmChannel() : await connection.createChannel();
+  const connection = await inStep('amqp.connect', () => amqp.connect(start.url, { clientProperties: { connection_name: 'switchboard-bench-publisher' } }));
+  // A connection lost mid-run would otherwise end the process with an unhandled 'error' and no word of why.
+  connection.on('error', (err: Error) => fail(new StepError('publishing (connection error)', err)));
+  const channel: Channel | ConfirmChannel = await inStep(start.persistent ? 'createConfirmChannel' : 'createChannel', () =>
+    start.persistent ? connection.createConfirmChannel() : connection.createChannel(),
+  );
+  channel.on('error', (err: Error) => fail(new StepError('publishing (channel error)', err)));
   let published = 0;
   let unconfirmed = 0;
   let blocked: Promise<void> | undefined;
@@ -73,17 +79,16 @@ async function run(start: PublisherStart): Promise<void> {
   await connection.close().catch(() => {});
 }
 
+function fail(err: unknown): void {
+  running = false;
+  process.send!(failure('publisher', err, 'publishing'), () => process.exit(1));
+}
+
 process.on('message', (raw: unknown) => {
   const msg = raw as { cmd: string; delivered?: number };
   if (msg.cmd === 'start') {
     running = true;
-    run(msg as PublisherStart).then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.send!({ type: 'error', message: (err as Error).message });
-        process.exit(1);
-      },
-    );
+    run(msg as PublisherStart).then(() => process.exit(0), fail);
   } else if (msg.cmd === 'delivered') {
     delivered = msg.delivered ?? delivered;
   } else if (msg.cmd === 'stop') {
