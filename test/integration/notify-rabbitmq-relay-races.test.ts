@@ -172,4 +172,32 @@ describe('RabbitMQ relay races', () => {
     assert.deepEqual([...new Set(clientsB.seen)].sort(), ids(1, 5), "B's sockets get every message while A cannot relay");
     assert.deepEqual(clientsA.seen, [], 'A could not take copies without its relay queue');
   });
+
+  it('hands back, in order and once, the copies an earlier run of a node left in its relay queue', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('handback');
+    const b = await fixture.node('b');
+    const clientsB = sockets();
+    await b.broker.subscribe(fixture.profile, clientsB.handler); // alone: B delivers straight from the mailbox
+    const a = await fixture.node('a');
+    // An earlier run of A (other relay queue arguments) left copies it had relayed while it knew no
+    // other holder: A's next join hands them back to the mailbox before declaring the queue afresh.
+    const leftover = relayQueueName(a.nodeId, fixture.profile);
+    await fixture.backend.channel.assertQueue(leftover, { durable: true, arguments: { 'x-expires': 60_000 } });
+    // Relayed as A relays: through the relay exchange, routed by the mailbox name.
+    await fixture.backend.channel.bindQueue(leftover, 'switchboard.relay', fixture.mailbox);
+    const count = 600; // more than one prefetch window of the hand-back
+    for (let i = 1; i <= count; i++) {
+      fixture.backend.channel.publish('switchboard.relay', fixture.mailbox, notification(`m${i}`), {
+        persistent: true,
+        headers: { 'x-switchboard-relay': `earlier-run:${i}`, 'x-switchboard-node': a.nodeId },
+      });
+    }
+    await fixture.backend.channel.waitForConfirms();
+    await fixture.backend.channel.unbindQueue(leftover, 'switchboard.relay', fixture.mailbox);
+    await a.broker.subscribe(fixture.profile, sockets().handler);
+    await clientsB.until(`m${count}`);
+    await fixture.send(notification('sentinel'));
+    await clientsB.until('sentinel');
+    assert.deepEqual(clientsB.seen, [...ids(1, count), 'sentinel'], "B's sockets get each handed-back message once, in order");
+  });
 });

@@ -105,6 +105,8 @@ const peerCheckIntervalMs = 5_000;
 const mailboxDeclareCacheMs = 60_000;
 const relaySetupRetryMs = 1_000;
 const relaySetupRetryMaxMs = 30_000;
+/** Copies a hand-back takes at a time (see drainRelayQueue). */
+const handBackPrefetch = 256;
 
 /**
  * NotificationBroker on RabbitMQ, correct with several gateway nodes sharing one broker
@@ -146,13 +148,21 @@ const relaySetupRetryMaxMs = 30_000;
  * - Relay queues are durable with stable names, not exclusive: when the connection drops, copies already
  *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting (a
  *   restarted process with the same NODE_ID resumes a profile's queue when it joins that profile with
- *   company). A copy a node can no longer deliver (its last local socket of the profile left) goes back
- *   to the mailbox only if this node relayed it while it knew no other holder (it may have been the only
+ *   company). Limits of that resume, while the connection is down: the active node's next consumer
+ *   count (within peerCheckIntervalMs) no longer sees this node and may go direct, so nothing published
+ *   from then until this node's new hello reaches its sockets (they stay joined meanwhile); and a copy
+ *   another node relayed that waited more than nine tenths of `nodeQueueExpiresMs` expires and is dropped
+ *   (below); copies this node relayed itself are delivered again in that case. A copy a node can no
+ *   longer deliver (its last local socket of the profile left) goes back to the mailbox only if this node relayed it while it knew no other holder (it may have been the only
  *   one); it is dropped if another node relayed it (that node holds the profile and got its own copy) or
  *   if this node relayed it after a hello it had no bye or count of one for since (a header on the copy
  *   says so): every such holder got its own copy, and one sent back would reach it twice, after newer
- *   messages. Leaving a profile gives back what its relay queue holds and deletes it; a queue kept while
- *   the profile went back to direct mode stays until the node leaves the profile.
+ *   messages. Leaving a profile gives back what its relay queue holds (on a channel of its own, through
+ *   a consumer, until an end marker put at the queue's tail comes back) and deletes it; a queue kept while
+ *   the profile went back to direct mode stays until the node leaves the profile. Relay queues have no
+ *   length cap: RabbitMQ's drop-head would dead-letter the oldest copies into the mailbox (delivering them
+ *   again to every holder, and into the full queue again), and reject-publish would let one stalled node
+ *   stall the profile for all; a queue holds at most what arrives during its copies' `x-message-ttl`.
  * - Crashes: an abandoned relay queue expires after `nodeQueueExpiresMs`; before that its copies reach
  *   their `x-message-ttl` (nine tenths of it) and are dead-lettered back to the mailbox. The active node
  *   then sends on those that expired in the relaying node's own queue (at least once: other holders may
@@ -859,16 +869,61 @@ export class AmqpBroker implements NotificationBroker {
     }
   }
 
-  /** Gives back every copy a relay queue holds (see giveBack), then deletes it (and with it its bindings). */
+  /**
+   * Gives back every copy a relay queue holds (see giveBack), then deletes it (and with it its bindings).
+   * On a channel of its own, so that a long hand-back holds up no declare of joins, publishes or counts,
+   * and through a consumer with a prefetch window rather than one basic.get round trip per copy.
+   */
   private async handBackRelayQueue(link: Link, queue: string): Promise<void> {
-    const channel = await this.declarerChannel(link);
-    let given = 0;
-    for (let msg = await channel.get(queue); msg !== false && given < 1_000_000; msg = await channel.get(queue)) {
-      await this.giveBack(link, msg);
-      channel.ack(msg);
-      given += 1;
+    const { log } = this.options;
+    const channel = await link.model.createChannel();
+    channel.on('error', (err: Error) => log.warn({ queue, reason: err.message }, 'relay queue hand-back channel error'));
+    try {
+      const given = await this.drainRelayQueue(link, channel, queue);
+      await channel.deleteQueue(queue);
+      log.debug({ queue, copies: given }, 'relay queue handed back and deleted');
+    } finally {
+      await channel.close().catch((err: unknown) => log.debug({ queue, reason: errorText(err) }, 'hand-back channel already closed'));
     }
-    await channel.deleteQueue(queue);
+  }
+
+  /**
+   * Consumes a relay queue until an end marker put at its tail now comes back: the queue is delivered in
+   * order, so every copy queued before it was given back (in order, each acknowledged once given back).
+   * Resolves with the number of copies; rejects if a give-back fails or the channel or consumer goes away
+   * (what is unacknowledged then stays in the queue).
+   */
+  private async drainRelayQueue(link: Link, channel: Channel, queue: string): Promise<number> {
+    const endId = `end:${this.runId}:${(this.relaySeq++).toString(36)}`;
+    let copies = 0;
+    let chain: Promise<void> = Promise.resolve();
+    let settle!: { resolve: (n: number) => void; reject: (err: unknown) => void };
+    const drained = new Promise<number>((resolve, reject) => (settle = { resolve, reject }));
+    drained.catch(() => {}); // awaited below; a rejection before that is not unhandled
+    channel.once('close', () => settle.reject(new Error('hand-back channel closed')));
+    await channel.prefetch(handBackPrefetch);
+    await channel.consume(queue, (msg) => {
+      if (msg === null) {
+        settle.reject(new Error('relay queue deleted during its hand-back'));
+        return;
+      }
+      if (msg.properties.headers?.[relayHeader] === endId) {
+        chain.then(() => {
+          channel.ack(msg);
+          settle.resolve(copies);
+        }, settle.reject);
+        return;
+      }
+      copies += 1;
+      chain = chain.then(async () => {
+        await this.giveBack(link, msg);
+        channel.ack(msg);
+      });
+      chain.catch(settle.reject);
+    });
+    // No node header: should it ever leave this queue (expired), every node drops it as a marker.
+    channel.sendToQueue(queue, Buffer.alloc(0), { headers: { [markerHeader]: 'end', [relayHeader]: endId } });
+    return drained;
   }
 
   /** The channel for declares and relay queue housekeeping, opened again after a refusal closed it. */
