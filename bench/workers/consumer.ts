@@ -101,7 +101,7 @@ async function startStomp(url: string, queues: string[], prefetch: number): Prom
 }
 
 async function startAmqp(url: string, queues: string[], prefetch: number): Promise<void> {
-  const connection = await inStep('amqp.connect', () => amqp.connect(url, { clientProperties: { connection_name: 'switchboard-bench-raw-consumer' } }));
+  const connection = await inStep('amqp.connect', () => amqp.connect(url, { noDelay: true, clientProperties: { connection_name: 'switchboard-bench-raw-consumer' } }));
   cleanups.push(() => connection.close().catch(() => {}));
   connection.on('error', (err: Error) => report(new StepError('consuming (connection error)', err)));
   const channel = await inStep('createChannel', () => connection.createChannel());

@@ -25,7 +25,7 @@ let delivered = 0;
 let running = false;
 
 async function run(start: PublisherStart): Promise<void> {
-  const connection = await inStep('amqp.connect', () => amqp.connect(start.url, { clientProperties: { connection_name: 'switchboard-bench-publisher' } }));
+  const connection = await inStep('amqp.connect', () => amqp.connect(start.url, { noDelay: true, clientProperties: { connection_name: 'switchboard-bench-publisher' } }));
   // A connection lost mid-run would otherwise end the process with an unhandled 'error' and no word of why.
   connection.on('error', (err: Error) => fail(new StepError('publishing (connection error)', err)));
   const channel: Channel | ConfirmChannel = await inStep(start.persistent ? 'createConfirmChannel' : 'createChannel', () =>

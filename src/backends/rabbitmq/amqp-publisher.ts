@@ -69,7 +69,7 @@ export class AmqpPublisher implements PublishTransport {
   private connect(): Promise<{ model: ChannelModel; channel: ConfirmChannel }> {
     this.link ??= (async () => {
       const model = await this.withTimeout(
-        amqp.connect(this.options.url, { clientProperties: { connection_name: this.options.connectionName ?? 'switchboard publisher' } }),
+        amqp.connect(this.options.url, { noDelay: true, clientProperties: { connection_name: this.options.connectionName ?? 'switchboard publisher' } }),
       );
       model.on('error', () => {}); // surfaced through the failing publish instead
       model.on('close', () => {
