@@ -5,7 +5,7 @@ import { DeliveryMode } from '../../src/backends/rabbitmq/delivery-mode.js';
 describe('delivery mode of an active mailbox consumer', () => {
   const make = () => {
     let now = 0;
-    const mode = new DeliveryMode(5_000, () => now);
+    const mode = new DeliveryMode(5_000, 300_000, () => now);
     return { mode, advance: (ms: number) => (now += ms) };
   };
 
@@ -44,7 +44,7 @@ describe('delivery mode of an active mailbox consumer', () => {
     assert.equal(mode.hasKnownPeers, true, 'node-c still holds the profile');
     const token = mode.beginCheck(true)!;
     mode.checkDone(token, 1);
-    assert.equal(mode.hasKnownPeers, false, 'a count of one forgets node-c (it left without a bye)');
+    assert.equal(mode.hasKnownPeers, true, 'node-c may only be cut off from the broker: it is not forgotten yet');
   });
 
   it('ignores a consumer count asked for before a hello arrived', () => {
@@ -57,7 +57,7 @@ describe('delivery mode of an active mailbox consumer', () => {
     assert.equal(mode.direct, false, 'node-c would otherwise miss messages');
   });
 
-  it('forgets peers that vanished without a bye when a periodic count finds it alone', () => {
+  it('forgets a peer that vanished without a bye once counts have missed it for the relay queue lifetime', () => {
     const { mode, advance } = make();
     mode.attached(false);
     mode.hello('crashed');
@@ -68,7 +68,29 @@ describe('delivery mode of an active mailbox consumer', () => {
     advance(5_000);
     const second = mode.beginCheck(false)!;
     mode.checkDone(second, 1);
-    assert.equal(mode.direct, true);
+    assert.equal(mode.direct, false, 'missed once: it may be reconnecting, and its relay queue still waits for it');
+    advance(290_000);
+    mode.checkDone(mode.beginCheck(false)!, 1);
+    assert.equal(mode.direct, false, 'missed for less than forgetAfterMs');
+    advance(10_000);
+    mode.checkDone(mode.beginCheck(false)!, 1);
+    assert.equal(mode.direct, true, 'missed for longer than its relay queue lives: forgotten');
+  });
+
+  it('keeps relaying to a node whose broker connection was cut, so its sockets get what was published meanwhile', () => {
+    const { mode, advance } = make();
+    mode.attached(false);
+    mode.hello('node-b');
+    advance(5_000);
+    mode.checkDone(mode.beginCheck(false)!, 1); // node-b's connection is down: it is not in the count
+    assert.equal(mode.direct, false);
+    advance(5_000);
+    mode.hello('node-b'); // back: it re-attached and said hello again
+    advance(5_000);
+    mode.checkDone(mode.beginCheck(false)!, 2);
+    advance(295_000);
+    mode.checkDone(mode.beginCheck(false)!, 1);
+    assert.equal(mode.direct, false, 'the clock of a missed peer restarts once it is seen again');
   });
 
   it('suspects an unannounced peer when the count says more than one', () => {

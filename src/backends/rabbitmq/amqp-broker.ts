@@ -138,7 +138,9 @@ const handBackPrefetch = 256;
  *   newcomer gets everything published after its join. A node that leaves puts a `bye` marker; the active
  *   node then asks RabbitMQ for the mailbox's consumer count (waiting consumers included) and, alone again,
  *   goes back to direct mode once its own relay copies have come back (so nothing is overtaken). The count
- *   is also checked every few seconds while relaying, which forgets nodes that crashed without a `bye`.
+ *   is also checked every few seconds while relaying; a node that said hello is forgotten without a `bye`
+ *   only after the counts have missed it for `nodeQueueExpiresMs` (see DeliveryMode): a node whose broker
+ *   connection was cut is missing from the count too, and its relay queue keeps its copies meanwhile.
  * - A node that must relay but cannot set up its relay queue (e.g. permissions refuse
  *   `switchboard.relay.*`) cancels its mailbox consumer, so another holder becomes the active one, and
  *   attaches again after a growing delay (stepAside) rather than retrying at every redelivery.
@@ -148,9 +150,8 @@ const handBackPrefetch = 256;
  * - Relay queues are durable with stable names, not exclusive: when the connection drops, copies already
  *   relayed (and acknowledged in the mailbox) wait there and the node resumes them after reconnecting (a
  *   restarted process with the same NODE_ID resumes a profile's queue when it joins that profile with
- *   company). Limits of that resume, while the connection is down: the active node's next consumer
- *   count (within peerCheckIntervalMs) no longer sees this node and may go direct, so nothing published
- *   from then until this node's new hello reaches its sockets (they stay joined meanwhile); and a copy
+ *   company). The active node keeps relaying to it while it is away (up to `nodeQueueExpiresMs`), so
+ *   its sockets, which stay joined, get what was published meanwhile once it is back. The limit: a copy
  *   another node relayed that waited more than nine tenths of `nodeQueueExpiresMs` expires and is dropped
  *   (below); copies this node relayed itself are delivered again in that case. A copy a node can no
  *   longer deliver (its last local socket of the profile left) goes back to the mailbox only if this node relayed it while it knew no other holder (it may have been the only
@@ -266,7 +267,7 @@ export class AmqpBroker implements NotificationBroker {
   async subscribe(profile: ProfileId, onDelivery: DeliveryHandler): Promise<BrokerSubscription> {
     if (this.profiles.has(profile)) throw new Error(`profile ${profile} is already subscribed on this node`);
     const link = this.requireLink();
-    const state = newProfileState(onDelivery, relayQueueName(this.options.nodeId, profile));
+    const state = newProfileState(onDelivery, relayQueueName(this.options.nodeId, profile), this.options.nodeQueueExpiresMs);
     this.profiles.set(profile, state);
     try {
       await this.attach(link, profile, state);
@@ -1003,12 +1004,12 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function newProfileState(handler: DeliveryHandler, relayQueue: string): ProfileState {
+function newProfileState(handler: DeliveryHandler, relayQueue: string, forgetPeerAfterMs: number): ProfileState {
   return {
     handler,
     consumerTag: undefined,
     link: undefined,
-    mode: new DeliveryMode(peerCheckIntervalMs),
+    mode: new DeliveryMode(peerCheckIntervalMs, forgetPeerAfterMs),
     relayQueue,
     relayQueueDeclared: false,
     relayConsumer: undefined,

@@ -8,14 +8,18 @@
  *   may still wait in this node's relay queue), only once one of its own copies relayed since it attached
  *   came back through that queue: the queue is consumed in order, so every older copy was handed over
  *   first (the hand-over after the active node left);
- * - a `hello` marker (a node joined) makes it relay; a `bye` marker or a consumer count of one (waiting
- *   single-active consumers included) lets it go direct again;
+ * - a `hello` marker (a node joined) makes it relay; a `bye` marker lets it go direct again. A consumer
+ *   count of one (waiting single-active consumers included) forgets a node that said hello only once the
+ *   count has missed it for `forgetAfterMs` (the relay queues' lifetime): a node whose broker connection
+ *   was cut also drops out of the count, and until it is back its sockets stay joined and its relay queue
+ *   must keep receiving their copies. A node that crashed without a `bye` costs relaying until then;
  * - a count that was asked for before a `hello` arrived says nothing about that newcomer and is ignored.
  * The node asks for a count right after it consumes the mailbox too (beginCheck/checkDone): alone, it
  * stays direct and needs no relay queue; with company, it relays until a later count says alone.
  */
 export class DeliveryMode {
-  private readonly peers = new Set<string>();
+  /** Nodes that said hello, with the time a count first missed them (undefined: not missed since). */
+  private readonly peers = new Map<string, number | undefined>();
   private peersUnknown = true;
   private inflight = 0;
   /** No copy another node relayed can still wait in this node's relay queue. */
@@ -26,6 +30,7 @@ export class DeliveryMode {
 
   constructor(
     private readonly checkIntervalMs: number,
+    private readonly forgetAfterMs: number,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -55,7 +60,7 @@ export class DeliveryMode {
 
   hello(node: string): void {
     this.hellos += 1;
-    this.peers.add(node);
+    this.peers.set(node, undefined);
   }
 
   bye(node: string): void {
@@ -99,9 +104,16 @@ export class DeliveryMode {
     this.checking = false;
     if (consumers === undefined || token !== this.hellos) return;
     if (consumers <= 1) {
-      this.peers.clear();
+      const now = this.now();
+      for (const [node, missedSince] of this.peers) {
+        if (missedSince === undefined) this.peers.set(node, now);
+        else if (now - missedSince >= this.forgetAfterMs) this.peers.delete(node);
+      }
       this.peersUnknown = false;
-    } else if (this.peers.size === 0) {
+    } else if (this.peers.size > 0) {
+      // Someone is there: the nodes that said hello are not missed (a count cannot say which one it saw).
+      for (const node of this.peers.keys()) this.peers.set(node, undefined);
+    } else {
       // Maybe not the active consumer: another node may relay into this node's queue until it leaves.
       this.peersUnknown = true;
       this.queueClear = false;
