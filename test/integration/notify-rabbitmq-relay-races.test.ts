@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { AmqpBroker } from '../../src/backends/rabbitmq/amqp-broker.js';
+import { AmqpBroker, type AmqpBrokerOptions } from '../../src/backends/rabbitmq/amqp-broker.js';
 import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import type { BackendState } from '../../src/core/backend-state.js';
 import type { ProfileId } from '../../src/core/ids.js';
@@ -8,6 +8,7 @@ import type { DeliveryVerdict } from '../../src/core/notification-broker.js';
 import { captureLogger } from '../helpers/capture-logger.js';
 import { uniqueId } from '../helpers/gateway.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Races in the relay between gateway nodes (per-(node, profile) relay queues), on the real RabbitMQ. Each
@@ -45,7 +46,7 @@ describe('RabbitMQ relay races', () => {
         backend.channel.sendToQueue(mailbox, body, { persistent: true, ...options }, (err: unknown) => (err ? reject(err) : resolve())),
       );
     /** A gateway node; `handler` stands for its sockets of the profile (default: every write succeeds). */
-    async function node(name: string, prefetch = 500) {
+    async function node(name: string, prefetch = 500, overrides: Partial<AmqpBrokerOptions> = {}) {
       const nodeId = uniqueId(`relay-${tag}-${name}`);
       nodeIds.push(nodeId);
       const broker = new AmqpBroker({
@@ -57,6 +58,7 @@ describe('RabbitMQ relay races', () => {
         nodeQueueExpiresMs: 60_000,
         prefetch,
         log: captureLogger(),
+        ...overrides,
       });
       await broker.start();
       cleanups.push(() => broker.close());
@@ -128,6 +130,66 @@ describe('RabbitMQ relay races', () => {
     // m1's mailbox acknowledgement may not have gone out before the rebuild (at least once across a failure).
     assert.deepEqual([...new Set(clients.seen)], ['m1', 'm2', 'm3'], 'the profile is served again after the rebuild, in order');
     assert.equal((await fixture.backend.channel.checkQueue(fixture.mailbox)).consumerCount, 1, 'the old link left no consumer behind');
+  });
+
+  it('a node cut off from the broker gets, once back, what was published while it was away', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('cut');
+    // Node A counts the mailbox's consumers at every relayed message (no 5 s interval), and tells when.
+    const counts: Array<(consumers: number) => void> = [];
+    const log = captureLogger();
+    const countingLog = {
+      ...log,
+      debug: (fields: object | string, msg?: string) => {
+        if (msg === 'mailbox consumer count') for (const seen of counts.splice(0)) seen((fields as { consumers: number }).consumers);
+      },
+    };
+    const nextCount = () => new Promise<number>((resolve) => counts.push(resolve));
+    const a = await fixture.node('a', 500, { peerCheckIntervalMs: 0, log: countingLog });
+    // Node B reaches RabbitMQ through a proxy the test can cut.
+    const broker = new URL(amqpUrl);
+    const proxy = await startTcpProxy(Number(broker.port || 5672), broker.hostname);
+    cleanups.push(() => proxy.close());
+    const viaProxy = new URL(amqpUrl);
+    viaProxy.port = String(proxy.port);
+    const b = await fixture.node('b', 500, { url: viaProxy.toString() });
+    const onA = sockets();
+    const onB = sockets();
+    await a.broker.subscribe(fixture.profile, onA.handler);
+    await b.broker.subscribe(fixture.profile, onB.handler);
+    await fixture.send(notification('m1'));
+    await Promise.all([onA.until('m1'), onB.until('m1')]);
+
+    const nextState = (broker: AmqpBroker, wanted: BackendState) =>
+      new Promise<void>((resolve) => {
+        const stop = broker.onStateChange((state) => {
+          if (state === wanted) {
+            stop();
+            resolve();
+          }
+        });
+      });
+    const down = nextState(b.broker, 'down');
+    await proxy.cut();
+    await down;
+    // A counts the consumers at each message it relays: B is not among them while it is cut off. Messages
+    // published after those counts must still reach B once it is back.
+    for (const id of ['m2', 'm3']) {
+      const counted = nextCount();
+      await fixture.send(notification(id));
+      assert.equal(await counted, 1, 'the cut node is missing from the count');
+      await onA.until(id);
+    }
+    await fixture.send(notification('m4'));
+    await onA.until('m4');
+
+    const up = nextState(b.broker, 'up');
+    await proxy.restore();
+    await up;
+    await fixture.send(notification('m5'));
+    await Promise.all([onA.until('m5'), onB.until('m5')]);
+    assert.deepEqual(onA.seen, ['m1', 'm2', 'm3', 'm4', 'm5']);
+    // m1's acknowledgement from B may not have gone out before the cut (at least once across a failure).
+    assert.deepEqual([...new Set(onB.seen)], ['m1', 'm2', 'm3', 'm4', 'm5'], 'B, joined all along, got what was published while it was away, in order');
   });
 
   it('a relaying node whose last socket leaves does not hand the other nodes copies they already have', { timeout: 60_000 }, async () => {

@@ -37,6 +37,8 @@ export interface AmqpBrokerOptions {
   metrics?: GatewayMetrics;
   /** How long start() waits for the first connection before the gateway serves with the broker down. */
   startTimeoutMs?: number;
+  /** How often, at most, a relaying node asks for its mailbox's consumer count (default 5 s; tests use 0). */
+  peerCheckIntervalMs?: number;
 }
 
 /** The channels of one live connection; replaced as a whole after a reconnect. */
@@ -267,7 +269,11 @@ export class AmqpBroker implements NotificationBroker {
   async subscribe(profile: ProfileId, onDelivery: DeliveryHandler): Promise<BrokerSubscription> {
     if (this.profiles.has(profile)) throw new Error(`profile ${profile} is already subscribed on this node`);
     const link = this.requireLink();
-    const state = newProfileState(onDelivery, relayQueueName(this.options.nodeId, profile), this.options.nodeQueueExpiresMs);
+    const state = newProfileState(
+      onDelivery,
+      relayQueueName(this.options.nodeId, profile),
+      new DeliveryMode(this.options.peerCheckIntervalMs ?? peerCheckIntervalMs, this.options.nodeQueueExpiresMs),
+    );
     this.profiles.set(profile, state);
     try {
       await this.attach(link, profile, state);
@@ -617,7 +623,10 @@ export class AmqpBroker implements NotificationBroker {
     const token = state.mode.beginCheck(urgent);
     if (token === undefined) return;
     this.declareMailbox(link, mailboxQueueName(this.options.queuePrefix, profile), true).then(
-      (consumers) => state.mode.checkDone(token, consumers),
+      (consumers) => {
+        this.options.log.debug({ profileId: profile, consumers }, 'mailbox consumer count');
+        state.mode.checkDone(token, consumers);
+      },
       () => state.mode.checkDone(token, undefined),
     );
   }
@@ -1004,12 +1013,12 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function newProfileState(handler: DeliveryHandler, relayQueue: string, forgetPeerAfterMs: number): ProfileState {
+function newProfileState(handler: DeliveryHandler, relayQueue: string, mode: DeliveryMode): ProfileState {
   return {
     handler,
     consumerTag: undefined,
     link: undefined,
-    mode: new DeliveryMode(peerCheckIntervalMs, forgetPeerAfterMs),
+    mode,
     relayQueue,
     relayQueueDeclared: false,
     relayConsumer: undefined,
