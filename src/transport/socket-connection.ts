@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { Connection, Session } from '../core/connection.js';
 import type { Logger } from '../core/logger.js';
@@ -32,9 +33,12 @@ export class SocketConnection implements Connection {
   /** Cleared at each heartbeat; anything heard from the peer sets it again. */
   alive = true;
   private session: Session | undefined;
+  private corked = false;
 
   constructor(
     readonly ws: WebSocket,
+    /** The TCP socket under `ws` (the upgrade's socket), corked while frames pile up within one turn. */
+    private readonly socket: Duplex,
     readonly id: string,
     readonly remoteAddress: string,
     readonly channel: Channel,
@@ -63,13 +67,36 @@ export class SocketConnection implements Connection {
   send(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
     const { ws } = this;
     if (ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.corked) this.cork();
     ws.send(data, textFrame, onWritten);
-    if (ws.bufferedAmount > this.context.maxBufferedBytes) this.closeSlowConsumer();
     return true;
   }
 
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
+  }
+
+  /**
+   * Frames sent to this socket until the end of the current event-loop turn go out in one write: on a busy
+   * socket that is one syscall instead of one per frame (the kernel write was three quarters of the
+   * gateway's CPU when fanning out control notifies). ws corks and uncorks around each frame itself; the
+   * socket's cork count keeps everything queued until uncorkAll.
+   */
+  private cork(): void {
+    this.corked = true;
+    this.socket.cork();
+    corkedConnections.push(this);
+    if (corkedConnections.length === 1) setImmediate(uncorkAll);
+  }
+
+  /**
+   * @internal End of the turn: the queued frames are handed to the kernel now, and what it did not take is
+   * the unsent backlog that the high-water mark applies to.
+   */
+  uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
+    if (this.ws.readyState === WebSocket.OPEN && this.ws.bufferedAmount > this.context.maxBufferedBytes) this.closeSlowConsumer();
   }
 
   /**
@@ -115,6 +142,14 @@ export class SocketConnection implements Connection {
       log.error({ conn: this.id, err }, 'session failed on close');
     }
   }
+}
+
+let corkedConnections: SocketConnection[] = [];
+
+function uncorkAll(): void {
+  const connections = corkedConnections;
+  corkedConnections = [];
+  for (const connection of connections) connection.uncork();
 }
 
 function onPong(this: WebSocket): void {

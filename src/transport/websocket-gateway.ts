@@ -130,7 +130,7 @@ export class WebSocketGateway {
 
   private attach(ws: WebSocket, route: UpgradeRoute<unknown>, context: unknown, req: IncomingMessage): void {
     const id = `${this.idPrefix}-${(this.nextId++).toString(36)}`;
-    const connection = new SocketConnection(ws, id, req.socket.remoteAddress ?? 'unknown', route.channel, this.connectionContext);
+    const connection = new SocketConnection(ws, req.socket, id, req.socket.remoteAddress ?? 'unknown', route.channel, this.connectionContext);
     this.sockets.add(connection);
     this.options.metrics.socketsOpen.inc({ channel: route.channel });
     this.options.log.info({ conn: id, channel: route.channel, remote: connection.remoteAddress }, 'connected');
