@@ -309,6 +309,9 @@ export class AmqpBroker implements NotificationBroker {
       await this.handBackAll(link, states).catch((err: unknown) => this.options.log.warn({ reason: errorText(err) }, 'could not hand back the relay queues'));
     }
     this.profiles.clear();
+    // Acks still waiting for their batch go out now: otherwise their messages would be delivered again.
+    link?.relayAcks.flush();
+    link?.nodeAcks.flush();
     await this.connection?.close().catch(() => {});
     this.setState('down');
   }
