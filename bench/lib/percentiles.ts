@@ -36,6 +36,39 @@ export class SampleBuffer {
   }
 }
 
+/**
+ * What a load process counts: every arrival (the closed loop's progress) and, inside the measured window
+ * (begin .. end), how many arrived and their latencies.
+ */
+export class LatencyRecorder {
+  received = 0;
+  private measuring = false;
+  private measured = 0;
+  private readonly samples = new SampleBuffer();
+
+  /** Counts one arrival; true inside the window, where the caller passes its latency to sample(). */
+  arrive(): boolean {
+    this.received += 1;
+    if (this.measuring) this.measured += 1;
+    return this.measuring;
+  }
+
+  sample(latencyMs: number): void {
+    this.samples.push(latencyMs);
+  }
+
+  begin(): void {
+    this.samples.clear();
+    this.measured = 0;
+    this.measuring = true;
+  }
+
+  end(): { received: number; latenciesMs: Float64Array } {
+    this.measuring = false;
+    return { received: this.measured, latenciesMs: this.samples.values().slice() };
+  }
+}
+
 /** Wall-clock ms with sub-ms resolution, comparable across processes on one machine. */
 export const wallMs = (): number => performance.timeOrigin + performance.now();
 

@@ -1,6 +1,6 @@
 import * as amqp from 'amqplib';
 import { WebSocket } from 'ws';
-import { SampleBuffer, timestampOf, wallMs } from '../lib/percentiles.js';
+import { LatencyRecorder, timestampOf, wallMs } from '../lib/percentiles.js';
 import { decodeFrames, encodeFrame } from '../lib/stomp.js';
 import { failure, inStep, StepError } from '../lib/worker-failure.js';
 
@@ -17,17 +17,11 @@ export type ConsumerStart =
   | { cmd: 'start'; system: 'stomp'; url: string; queues: string[]; prefetch: number }
   | { cmd: 'start'; system: 'amqp'; url: string; queues: string[]; prefetch: number };
 
-const samples = new SampleBuffer();
-let received = 0;
-let measuring = false;
-let measured = 0;
+const latency = new LatencyRecorder();
 const cleanups: Array<() => Promise<void> | void> = [];
 
 function onBody(text: string): void {
-  received += 1;
-  if (!measuring) return;
-  measured += 1;
-  samples.push(wallMs() - timestampOf(text));
+  if (latency.arrive()) latency.sample(wallMs() - timestampOf(text));
 }
 
 async function startGateway(url: string, tokens: string[]): Promise<void> {
@@ -132,15 +126,12 @@ process.on('message', (raw: unknown) => {
         else if (start.system === 'stomp') await startStomp(start.url, start.queues, start.prefetch);
         else await startAmqp(start.url, start.queues, start.prefetch);
         process.send!({ type: 'ready' });
-        const progress = setInterval(() => process.send!({ type: "progress", received }), 20);
+        const progress = setInterval(() => process.send!({ type: "progress", received: latency.received }), 20);
         cleanups.push(() => clearInterval(progress));
       } else if (msg.cmd === 'measure') {
-        samples.clear();
-        measured = 0;
-        measuring = true;
+        latency.begin();
       } else if (msg.cmd === 'stop') {
-        measuring = false;
-        process.send!({ type: 'result', received: measured, latenciesMs: samples.values().slice() });
+        process.send!({ type: 'result', ...latency.end() });
       } else if (msg.cmd === 'close') {
         for (const cleanup of cleanups.reverse()) await cleanup();
         process.exit(0);

@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import { SampleBuffer, wallMs } from '../lib/percentiles.js';
+import { LatencyRecorder, wallMs } from '../lib/percentiles.js';
 
 /**
  * Control-channel load (spec control-protocol.md). `bind`: `count` sockets bound to Ticker_1.tick; every
@@ -14,11 +14,8 @@ export interface ControlStart {
   sys: string;
 }
 
-const samples = new SampleBuffer();
+const latency = new LatencyRecorder();
 const sockets: WebSocket[] = [];
-let received = 0;
-let measuring = false;
-let measured = 0;
 let looping = false;
 
 function openSocket(url: string): Promise<WebSocket> {
@@ -39,12 +36,10 @@ async function startBind(start: ControlStart): Promise<void> {
           ws.on('message', (data) => {
             const text = String(data);
             if (text.includes('"type":"notify"')) {
-              received += 1;
-              if (measuring) {
-                measured += 1;
+              if (latency.arrive()) {
                 // The value is the driver's wall-clock ms; reading it without JSON.parse keeps this process light.
                 const at = text.indexOf('"value":');
-                samples.push(wallMs() - Number.parseFloat(text.slice(at + 8)));
+                latency.sample(wallMs() - Number.parseFloat(text.slice(at + 8)));
               }
             } else if (text.includes('"type":"success"')) resolve();
             else if (text.includes('"type":"error"')) reject(new Error(`bind refused: ${text}`));
@@ -74,11 +69,7 @@ function runExecLoops(sys: string): void {
     ws.on('message', (data) => {
       const text = String(data);
       if (!text.includes('"type":"success"') && !text.includes('"type":"error"')) return;
-      received += 1;
-      if (measuring) {
-        measured += 1;
-        samples.push(wallMs() - sentAt);
-      }
+      if (latency.arrive()) latency.sample(wallMs() - sentAt);
       sendOne();
     });
     sendOne();
@@ -96,13 +87,10 @@ process.on('message', (raw: unknown) => {
         process.send!({ type: 'ready' });
         if (start.mode === 'exec') runExecLoops(start.sys);
       } else if (msg.cmd === 'measure') {
-        samples.clear();
-        measured = 0;
-        measuring = true;
+        latency.begin();
       } else if (msg.cmd === 'stop') {
-        measuring = false;
         looping = false;
-        process.send!({ type: 'result', received: measured, latenciesMs: samples.values().slice() });
+        process.send!({ type: 'result', ...latency.end() });
       } else if (msg.cmd === 'close') {
         for (const ws of sockets) ws.terminate();
         setTimeout(() => process.exit(0), 100);
