@@ -27,13 +27,21 @@ export class AckBatcher {
   private entries: Entry[] = [];
   private head = 0;
   private readonly byTag = new Map<number, Entry>();
-  private readonly settledThisTurn: Entry[] = [];
+  private readonly settledSinceFlush: Entry[] = [];
   private flushScheduled = false;
 
   constructor(
     private readonly channel: SettlingChannel,
     private readonly schedule: (flush: () => void) => void = afterAckDelay,
   ) {}
+
+  /** A consumer callback for the channel that registers each delivery before `handle` sees it. */
+  tracking<M extends Message>(handle: (msg: M | null) => void): (msg: M | null) => void {
+    return (msg) => {
+      if (msg) this.track(msg);
+      handle(msg);
+    };
+  }
 
   /** Registers a message just delivered on the channel (in delivery order). */
   track(msg: Message): void {
@@ -46,7 +54,7 @@ export class AckBatcher {
     const entry = this.byTag.get(msg.fields.deliveryTag);
     if (!entry || entry.state !== 'pending') return;
     entry.state = 'ack';
-    this.settledThisTurn.push(entry);
+    this.settledSinceFlush.push(entry);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.schedule(() => this.flush());
@@ -66,7 +74,7 @@ export class AckBatcher {
     this.entries = [];
     this.head = 0;
     this.byTag.clear();
-    this.settledThisTurn.length = 0;
+    this.settledSinceFlush.length = 0;
   }
 
   /** Deliveries tracked and not yet released (for tests and diagnostics). */
@@ -84,13 +92,13 @@ export class AckBatcher {
       this.byTag.delete(entry.tag);
     }
     if (multipleUpTo !== undefined) this.send(() => this.channel.ack(tagOnly(multipleUpTo), true));
-    for (const entry of this.settledThisTurn) {
+    for (const entry of this.settledSinceFlush) {
       if (entry.state !== 'ack') continue;
       entry.state = 'done';
       this.byTag.delete(entry.tag);
       this.send(() => this.channel.ack(tagOnly(entry.tag), false));
     }
-    this.settledThisTurn.length = 0;
+    this.settledSinceFlush.length = 0;
     this.compact();
   }
 

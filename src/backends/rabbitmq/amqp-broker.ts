@@ -335,7 +335,7 @@ export class AmqpBroker implements NotificationBroker {
         (e: unknown) => this.logCleanupFailure(profile, 'bye marker', e),
       );
     }
-    if (state.relayQueueDeclared || state.relayConsumer) await this.closeRelayQueue(link, state, mailbox);
+    await this.closeRelayQueue(link, state, mailbox);
   }
 
   private async detachConsumer(link: Link, state: ProfileState): Promise<void> {
@@ -350,6 +350,7 @@ export class AmqpBroker implements NotificationBroker {
    * (gone) sockets settle on their own: with no socket left they are given back the same way.
    */
   private async closeRelayQueue(link: Link, state: ProfileState, mailbox: string): Promise<void> {
+    if (!state.relayQueueDeclared && !state.relayConsumer) return;
     const consumer = state.relayConsumer;
     state.relayConsumer = undefined;
     if (consumer?.link === link) {
@@ -379,14 +380,14 @@ export class AmqpBroker implements NotificationBroker {
     const othersPossible = (await this.declareMailbox(link, mailbox, true)) !== 0 || state.relayQueueDeclared;
     state.mode.attached(othersPossible);
     if (othersPossible) await this.ensureRelayQueue(link, profile, state);
-    const { consumerTag } = await link.relay.consume(mailbox, (msg) => {
-      if (msg) link.relayAcks.track(msg);
-      this.onMailboxMessage(link, profile, state, msg);
-    });
+    const { consumerTag } = await link.relay.consume(
+      mailbox,
+      link.relayAcks.tracking((msg) => this.onMailboxMessage(link, profile, state, msg)),
+    );
     if (this.profiles.get(profile) !== state || !link.alive) {
       // Unsubscribed (or disconnected) while attaching.
       if (link.alive) await link.relay.cancel(consumerTag).catch((e: unknown) => this.logCleanupFailure(profile, 'mailbox consumer', e));
-      if (link.alive && this.profiles.get(profile) !== state && (state.relayQueueDeclared || state.relayConsumer)) {
+      if (link.alive && this.profiles.get(profile) !== state) {
         await this.closeRelayQueue(link, state, mailbox).catch((e: unknown) => this.logCleanupFailure(profile, 'relay queue', e));
       }
       return;
@@ -407,7 +408,7 @@ export class AmqpBroker implements NotificationBroker {
       // A consumer left behind would take the profile's messages for a subscription that failed; a relay
       // queue left consumed would never expire and would refuse the next join's exclusive consumer.
       await this.detachConsumer(link, state).catch((e: unknown) => this.logCleanupFailure(profile, 'mailbox consumer', e));
-      if (link.alive && (state.relayQueueDeclared || state.relayConsumer)) {
+      if (link.alive) {
         await this.closeRelayQueue(link, state, mailbox).catch((e: unknown) => this.logCleanupFailure(profile, 'relay queue', e));
       }
       throw err;
@@ -452,10 +453,7 @@ export class AmqpBroker implements NotificationBroker {
     if (state.relayConsumer !== consumer || !link.alive) throw new Error('relay queue no longer wanted on this link');
     const { consumerTag } = await link.node.consume(
       state.relayQueue,
-      (msg) => {
-        if (msg) link.nodeAcks.track(msg);
-        this.onRelayCopy(link, profile, state, msg);
-      },
+      link.nodeAcks.tracking((msg) => this.onRelayCopy(link, profile, state, msg)),
       { exclusive: true },
     );
     consumer.consumerTag = consumerTag;
@@ -783,10 +781,10 @@ export class AmqpBroker implements NotificationBroker {
       await node.prefetch(prefetch);
       this.link = link;
       this.declaredAt.clear();
-      const logConsumer = await node.consume(logQueue, (msg) => {
-        if (msg) link.nodeAcks.track(msg);
-        this.onDeadLetterLog(link, msg);
-      });
+      const logConsumer = await node.consume(
+        logQueue,
+        link.nodeAcks.tracking((msg) => this.onDeadLetterLog(link, msg)),
+      );
       link.nodeConsumers.push(logConsumer.consumerTag);
       for (const [profile, state] of this.profiles) {
         state.consumerTag = undefined;
