@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/app.js';
 import { type Config, configSchema } from '../../src/config/schema.js';
@@ -73,4 +74,14 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null &
 /** A unique suffix so tests sharing one RabbitMQ/Redis never see each other's queues or keys. */
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Publishes a message for a profile through the gateway's HTTP endpoint with the demo admin key; expects 202. */
+export async function publishOverHttp(gw: RunningGateway, profile: string, body: string): Promise<void> {
+  const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
+    body,
+  });
+  assert.equal(res.status, 202);
 }

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { ControlClient, NotificationClient, RequestFailedError, type WebSocketConstructor } from '../../sdk/src/index.js';
 import { type Contract, type ContractChannel, loadContract } from '../helpers/asyncapi-contract.js';
 import { connectControl } from '../helpers/control-gateway.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { type RecordedFrame, recordingWebSocket } from '../helpers/recording-websocket.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
@@ -20,14 +20,7 @@ describe('AsyncAPI conformance of real frames', () => {
   let contract: Contract;
   const frames: RecordedFrame[] = [];
   const raw: Array<{ channel: ContractChannel; client: TestClient }> = [];
-  const publish = async (body: unknown) => {
-    const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 202);
-  };
+  const publish = (body: unknown) => publishOverHttp(gw, profile, JSON.stringify(body));
 
   before(async () => {
     contract = await loadContract();

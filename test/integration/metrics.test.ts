@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { profileId } from '../../src/core/ids.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { scrape, value, type Samples } from '../helpers/prometheus.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
@@ -49,12 +49,7 @@ describe('GET /metrics', () => {
 
     assert.equal((await client.request(join(token))).status, 200);
     const message = '{"data":{"type":"X-DPT-CAB-ID","id":"m-1","command_status":2}}';
-    const published = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
-      body: message,
-    });
-    assert.equal(published.status, 202);
+    await publishOverHttp(gw, profile, message);
     assert.equal(await client.next(), message);
     assert.equal((await client.request(leave(profile))).status, 200);
 

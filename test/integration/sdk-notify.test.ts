@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CommandFailedError, NotificationClient, type StatusEvent } from '../../sdk/src/index.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
 
 /** The notification SDK against the real gateway over real sockets (Node 20: `ws`, loaded by the SDK). */
@@ -19,14 +19,7 @@ describe('SDK NotificationClient against the gateway', () => {
     clients.push(c);
     return c;
   };
-  const publish = async (body: unknown) => {
-    const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 202);
-  };
+  const publish = (body: unknown) => publishOverHttp(gw, profile, JSON.stringify(body));
   const commandStatus = (id: string, status: number, body: string) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: status, body } });
 
   before(async () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createLogger } from '../../src/observability/logger.js';
 import { FakePrivicore } from '../helpers/fake-privicore.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
 const secret = 'expiry-test-secret-of-32-characters';
@@ -20,15 +20,6 @@ const expiredFrame = (profile: string) => ({
 });
 
 const message = (id: string) => JSON.stringify({ data: { type: 'X-DPT-CAB-ID', id, command_status: 2, body: 'done' } });
-
-async function publish(gw: RunningGateway, profile: string, body: string): Promise<void> {
-  const res = await fetch(`${gw.url}/api/notify/v1/profiles/${profile}/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
-    body,
-  });
-  assert.equal(res.status, 202);
-}
 
 /** Proves nothing else is on its way: a ping's pong comes after anything already sent to the socket. */
 async function assertNothingPending(client: TestClient): Promise<void> {
@@ -50,11 +41,11 @@ describe('token expiry while joined (jwt)', () => {
     const client = await TestClient.connect(gw.wsUrl);
     try {
       assert.equal((await client.request(join(await signFor(profile, 2)))).status, 200);
-      await publish(gw, profile, message('before'));
+      await publishOverHttp(gw, profile, message('before'));
       assert.equal(await client.next(), message('before'));
 
       assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
-      await publish(gw, profile, message('while-left'));
+      await publishOverHttp(gw, profile, message('while-left'));
       await assertNothingPending(client);
 
       const rejoined = await client.request(join(await signFor(profile, 600), 'again'));
@@ -104,12 +95,12 @@ describe('token expiry and revocation while joined (http)', () => {
     const client = await TestClient.connect(gw.wsUrl);
     try {
       assert.equal((await client.request(join(token))).status, 200);
-      await publish(gw, profile, message('m1'));
+      await publishOverHttp(gw, profile, message('m1'));
       assert.equal(await client.next(), message('m1'));
 
       fake.revoke(token);
       assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
-      await publish(gw, profile, message('m2'));
+      await publishOverHttp(gw, profile, message('m2'));
       await assertNothingPending(client);
 
       fake.add(fresh, profile);
@@ -130,7 +121,7 @@ describe('token expiry and revocation while joined (http)', () => {
       fake.mode = 'error500';
       // A revalidation attempt (two calls) against the failing service.
       await fake.waitForCalls(token, fake.callsFor(token) + 2);
-      await publish(gw, profile, message('still-joined'));
+      await publishOverHttp(gw, profile, message('still-joined'));
       assert.equal(await client.next(), message('still-joined'));
       // The expiry the API reported at join still applies although the service no longer answers.
       assert.deepEqual(JSON.parse(await client.next(5_000)), expiredFrame(profile));
@@ -179,7 +170,7 @@ describe('a token never appears in a log line', () => {
         body: message('x'),
       });
       assert.equal(res.status, 401);
-      await publish(gw, profile, message('y'));
+      await publishOverHttp(gw, profile, message('y'));
 
       const text = lines.join('\n');
       // The log is not empty: it recorded what happened, by profile id.
