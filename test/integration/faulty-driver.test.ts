@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Principal } from '../../src/core/credentials.js';
 import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { moduleId } from '../../src/core/ids.js';
-import { defineDriver, method } from '../../src/drivers/driver-api.js';
+import { defineDriver, method } from '../../src/driver-api/driver-api.js';
 import { demoControl, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { connectControl } from '../helpers/control-gateway.js';
 import { TestClient, join } from '../helpers/ws-client.js';

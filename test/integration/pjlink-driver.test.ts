@@ -7,9 +7,9 @@ import type { Principal } from '../../src/core/credentials.js';
 import { moduleId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { bundledDrivers } from '../../src/drivers/bundled-drivers.js';
-import { buildSystemDirectory } from '../../src/drivers/config-system-directory.js';
-import { ModuleRuntime } from '../../src/drivers/module-runtime.js';
-import { PjlinkSimulator } from '../../src/drivers/pjlink/pjlink-simulator.js';
+import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
+import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
+import { PjlinkSimulator } from '../../src/simulators/pjlink-simulator.js';
 import { Changes } from '../contract/status-store.contract.js';
 import { startGateway } from '../helpers/gateway.js';
 

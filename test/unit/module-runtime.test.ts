@@ -5,9 +5,9 @@ import { MemoryStatusStore } from '../../src/backends/memory/memory-status-store
 import { controlConfigSchema } from '../../src/config/control-schema.js';
 import { moduleId, systemId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { buildSystemDirectory } from '../../src/drivers/config-system-directory.js';
-import { type DriverRegistry, defineDriver, method, withCode } from '../../src/drivers/driver-api.js';
-import { ModuleRuntime } from '../../src/drivers/module-runtime.js';
+import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
+import { type DriverRegistry, defineDriver, method, withCode } from '../../src/driver-api/driver-api.js';
+import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
 import { Changes } from '../contract/status-store.contract.js';
 import { ManualClock, principal } from '../helpers/control-fakes.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { defineDriver, method } from '../driver-api.js';
-import { TcpLineClient } from '../transport/tcp-line-client.js';
+import { defineDriver, method } from '../../driver-api/driver-api.js';
+import { TcpLineClient } from '../../driver-api/transport/tcp-line-client.js';
 import {
   type PjlinkCommand,
   formatCommand,

@@ -13,7 +13,7 @@ import type {
   MethodDefinition,
   ModuleContext,
   StatusVariables,
-} from './driver-api.js';
+} from '../driver-api/driver-api.js';
 
 const minIntervalMs = 10;
 

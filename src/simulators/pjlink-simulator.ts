@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { LineSplitter } from '../transport/line-splitter.js';
-import { parseRequest, pjlinkTerminator } from './pjlink-codec.js';
+import { LineSplitter } from '../driver-api/transport/line-splitter.js';
+import { parseRequest, pjlinkTerminator } from '../drivers/pjlink/pjlink-codec.js';
 
 export interface PjlinkSimulatorOptions {
   host?: string;

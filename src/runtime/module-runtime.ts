@@ -6,8 +6,8 @@ import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
 import { parseArguments } from './arguments.js';
-import type { ConfigSystemDirectory } from './config-system-directory.js';
-import { type DeviceAddress, type DriverRegistry, MethodReply } from './driver-api.js';
+import type { ConfigSystemDirectory } from '../control/config-system-directory.js';
+import { type DeviceAddress, type DriverRegistry, MethodReply } from '../driver-api/driver-api.js';
 import { ModuleInstance, describeThrown } from './module-instance.js';
 
 export interface ModuleRuntimeOptions {

@@ -1,7 +1,7 @@
 import type { SimulatorConfig } from '../config/control-schema.js';
 import type { Logger } from '../core/logger.js';
-import type { DeviceAddress } from './driver-api.js';
-import { PjlinkSimulator } from './pjlink/pjlink-simulator.js';
+import type { DeviceAddress } from '../driver-api/driver-api.js';
+import { PjlinkSimulator } from './pjlink-simulator.js';
 
 /**
  * The simulated devices of `control.simulators`, started before the modules so drivers reach them over
