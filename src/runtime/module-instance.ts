@@ -21,8 +21,8 @@ export interface ModuleInstanceDeps {
   store: StatusStore;
   clock: Clock;
   log: Logger;
-  /** Debug subscribers of this module (owned by the runtime so a debug can start before the load). */
-  listeners: ReadonlySet<(line: DriverLogLine) => void>;
+  /** Every log line of the module, for its debug stream on every node (FleetBus.publishLog). */
+  publishLine(line: DriverLogLine): void;
   devices: ReadonlyMap<string, DeviceAddress>;
 }
 
@@ -104,13 +104,10 @@ export class ModuleInstance {
   /** A log line from the driver or about it: to debug subscribers and the gateway log. */
   emit(level: LogLevel, message: string): void {
     this.deps.log[level](message);
-    const line: DriverLogLine = { module: this.id, level, message };
-    for (const listener of [...this.deps.listeners]) {
-      try {
-        listener(line);
-      } catch (err) {
-        this.deps.log.error({ err, module: this.id }, 'debug listener threw');
-      }
+    try {
+      this.deps.publishLine({ module: this.id, level, message });
+    } catch (err) {
+      this.deps.log.error({ err, module: this.id }, 'debug line not published');
     }
   }
 
