@@ -120,6 +120,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         log: log.child({ component: 'state' }),
       })
     : new MemoryStatusStore(log.child({ component: 'state' }));
+  const moduleIds = directory.modules().map((m) => m.id);
   const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }));
   const fleet = createFleetBackends(config, nodeId, clock, log.child({ component: 'fleet' }));
   const runtime = new ModuleRuntime({
@@ -134,7 +135,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const placement = new ModulePlacement({
     nodeId,
-    modules: directory.modules().map((m) => m.id),
+    modules: moduleIds,
     membership: fleet.membership,
     leases: fleet.leases,
     runtime,
@@ -207,7 +208,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
   );
 
-  registerAdminStats(http, { credentials, nodeId, sockets: () => sockets.counts(), profiles: () => hub.snapshot(), backends: () => backends });
+  registerAdminStats(http, {
+    credentials,
+    nodeId,
+    sockets: () => sockets.counts(),
+    profiles: () => hub.snapshot(),
+    backends: () => backends,
+    fleet: async () => {
+      const placed = await fleet.leases.placements(moduleIds);
+      return { nodes: fleet.membership.live(), modules: Object.fromEntries(moduleIds.map((id) => [id, placed.get(id) ?? null])) };
+    },
+  });
   registerConsoleFiles(http, { log: log.child({ component: 'console' }) });
 
   trackBackendState(broker, metrics);
