@@ -63,7 +63,14 @@ export class ModuleInstance {
   }
 
   async load(): Promise<void> {
-    this.instance = await this.driver.load(this.context());
+    const instance = await this.driver.load(this.context());
+    if (!this.isActive) {
+      // Unloaded while its load was still running (moved away, or the load timed out): release what the
+      // load opened, or its device connection would outlive the module.
+      await instance.onUnload?.();
+      return;
+    }
+    this.instance = instance;
     this.functionsCache = undefined;
   }
 
