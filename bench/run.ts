@@ -103,6 +103,8 @@ function allScenarios(): Scenario[] {
     { kind: 'control', name: 'control-exec-100' },
     { kind: 'control', name: 'control-exec-100-fleet-owner', fleet: 'owner' },
     { kind: 'control', name: 'control-exec-100-fleet-routed', fleet: 'routed' },
+    { kind: 'control', name: 'control-exec-1-fleet-owner', fleet: 'owner' },
+    { kind: 'control', name: 'control-exec-1-fleet-routed', fleet: 'routed' },
   );
   return list;
 }
@@ -115,7 +117,7 @@ function selectScenarios(): Scenario[] {
     return chosen;
   }
   if (quick) {
-    const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'control-exec-100', 'control-exec-100-fleet-owner', 'control-exec-100-fleet-routed'];
+    const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'control-exec-100', 'control-exec-100-fleet-owner', 'control-exec-100-fleet-routed', 'control-exec-1-fleet-owner', 'control-exec-1-fleet-routed'];
     return all.filter((s) => names.includes(s.name));
   }
   return all;
@@ -346,7 +348,8 @@ interface ControlRow {
 
 async function runControl(scenario: ControlScenario): Promise<ControlRow> {
   const mode = scenario.name.startsWith('control-bind') ? 'bind' : 'exec';
-  const sockets = mode === 'bind' ? 1_000 : 100;
+  // control-exec-1-*: one closed loop, the latency of one exec with nothing queued ahead of it.
+  const sockets = mode === 'bind' ? 1_000 : scenario.name.startsWith('control-exec-1-') ? 1 : 100;
   const key = `bench-key-${runId}`;
   const sys = 'sys-bench';
   const redisKeyPrefix = `${runId}-${scenario.name}:`;

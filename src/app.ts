@@ -156,6 +156,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     requestTimeoutMs: config.control.execTimeoutMs,
     retryIntervalMs: Math.min(100, config.control.fleet.heartbeatIntervalMs),
   });
+  fleet.membership.onChange(() => drivers.placementChanged());
   const meteredDrivers = meterExecs(drivers, metrics);
   const commands = new ControlCommands({ directory, host: meteredDrivers, clock, execTimeoutMs: config.control.execTimeoutMs });
   const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];

@@ -31,8 +31,16 @@ export interface RoutedDriverHostOptions {
  * come from the bus, so a subscriber on any node sees every line of the module wherever it runs.
  */
 export class RoutedDriverHost implements DriverHost {
+  /** Lease holders as last read; an entry goes when a request to that node did not run, or on any change. */
+  private readonly owners = new Map<ModuleId, NodeId>();
+
   constructor(private readonly options: RoutedDriverHostOptions) {
     options.bus.serve((request) => this.serveLocally(request));
+  }
+
+  /** Forgets every cached owner (membership or placement changed). */
+  placementChanged(): void {
+    this.owners.clear();
   }
 
   exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult> {
@@ -73,6 +81,8 @@ export class RoutedDriverHost implements DriverHost {
 
   /** The node holding the module's lease; a module nobody holds is between owners. */
   private async owner(module: ModuleId): Promise<NodeId> {
+    const cached = this.owners.get(module);
+    if (cached !== undefined) return cached;
     const owner = await this.options.leases.holder(module);
     if (owner === undefined) {
       throw new GatewayError('unavailable', `module ${module} is not running on any node (starting or moving); try again`, { cause: notDelivered });
@@ -83,6 +93,7 @@ export class RoutedDriverHost implements DriverHost {
       // Held here but not loaded: loading, or its load failed (the placement record says why).
       throw new GatewayError('unavailable', `module ${module} is not running on this node (loading, or its load failed)`, { cause: notDelivered });
     }
+    this.owners.set(module, owner);
     return owner;
   }
 
@@ -94,6 +105,7 @@ export class RoutedDriverHost implements DriverHost {
       metrics.routedExecs.inc({ outcome: 'success' });
       return answer;
     } catch (err) {
+      if (wasNotDelivered(err)) this.owners.delete(module);
       const code = isGatewayError(err) ? err.code : 'internal';
       metrics.routedExecs.inc({ outcome: code === 'timeout' || code === 'unavailable' ? code : 'error' });
       if (code === 'unavailable' && isGatewayError(err)) {
