@@ -121,7 +121,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       })
     : new MemoryStatusStore(log.child({ component: 'state' }));
   const moduleIds = directory.modules().map((m) => m.id);
-  const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }));
+  const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }), clock);
   const fleet = createFleetBackends(config, nodeId, clock, log.child({ component: 'fleet' }));
   const runtime = new ModuleRuntime({
     devices: () => simulators.addresses(),
@@ -267,6 +267,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
+const singleNodeLeaseTtlMs = 365 * 24 * 3_600_000;
+
 interface FleetBackends {
   membership: FleetMembership;
   leases: ModuleLeases;
@@ -283,7 +285,9 @@ function createFleetBackends(config: Config, nodeId: string, clock: Clock, log: 
     const bus = new MemoryFleetBus(space, nodeId);
     return {
       membership: new MemoryMembership(space, nodeId, fleet),
-      leases: new MemoryLeases(space, nodeId, fleet.leaseTtlMs),
+      // A fleet of one: no other node can take a module, so its leases need not run out (a long stall
+      // of the event loop must not unload every module).
+      leases: new MemoryLeases(space, nodeId, singleNodeLeaseTtlMs),
       bus,
       start: async () => {},
       close: () => bus.close(),

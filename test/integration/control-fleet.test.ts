@@ -8,6 +8,7 @@ import { PjlinkSimulator } from '../../src/simulators/pjlink-simulator.js';
 import { demoApiKeys, demoControl, uniqueId } from '../helpers/gateway.js';
 import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
 import { controlPath } from '../helpers/control-gateway.js';
+import { scrape, value } from '../helpers/prometheus.js';
 import { deleteKeysWithPrefix, redisUrl } from '../helpers/redis.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { TestClient } from '../helpers/ws-client.js';
@@ -190,6 +191,25 @@ describe('control fleet: three nodes on one Redis, one PJLink device', { timeout
       assert.equal(line.type, 'debug');
       assert.equal(line.mod, projector);
     }
+    // REST through a node that does not run it: the same command path, routed.
+    const runsOn = await owner(nodes.get('a')!);
+    const elsewhere = [...nodes].find(([n]) => n !== runsOn)![1];
+    const code = codes();
+    const rest = await fetch(`${elsewhere.url}/api/engine/v2/systems/sys-lab/Projector_1/input`, {
+      method: 'POST',
+      headers: { ...admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify([code]),
+    });
+    assert.equal(rest.status, 200);
+    assert.equal(await rest.text(), JSON.stringify(code));
+    assert.equal(device.inputsSet(code), 1);
+    const functions = (await (await fetch(`${elsewhere.url}/api/engine/v2/systems/sys-lab/functions/Projector_1`, { headers: admin })).json()) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(functions).sort(), ['input', 'inputs', 'mute', 'power', 'refresh']);
+    const routed = await scrape(elsewhere.url);
+    assert.ok(value(routed, 'switchboard_fleet_routed_execs_total{outcome="success"}') >= 2, 'routed execs counted');
+    assert.equal(value(routed, 'switchboard_fleet_nodes'), 3);
+    assert.ok(value(await scrape(nodes.get(runsOn)!.url), 'switchboard_fleet_modules_running') >= 1);
+
     assert.equal(device.open, 1);
     assertNeverDrivenTwice();
   });
@@ -271,6 +291,8 @@ describe('control fleet: three nodes on one Redis, one PJLink device', { timeout
       assert.equal(await owner(survivor), other);
       assertNeverDrivenTwice();
       assert.ok(cutNode.logs.some((l) => l.msg === 'module stopped: lease lost' && l.module === projector), 'the cut node says why it stopped');
+      assert.ok(value(await scrape(cutNode.url), 'switchboard_fleet_lease_losses_total') >= 1);
+      assert.ok(value(await scrape(survivor.url), 'switchboard_fleet_placements_total') >= 1);
     } finally {
       await proxy.close();
     }
