@@ -48,6 +48,8 @@ interface HostSlot {
   unloading: Map<ModuleId, () => void>;
   restarts: number;
   startedAt: number;
+  /** Status writes stored since the last ack sent to the host. */
+  acks: number;
   cancelRestart: (() => void) | undefined;
 }
 
@@ -155,6 +157,7 @@ export class HostedModuleRuntime implements ModuleRunner {
         unloading: new Map(),
         restarts: 0,
         startedAt: 0,
+        acks: 0,
         cancelRestart: undefined,
       };
       this.slots.set(driver, slot);
@@ -231,10 +234,10 @@ export class HostedModuleRuntime implements ModuleRunner {
         slot.unloading.get(module)?.();
         return;
       case 'status':
-        this.write(module, () => this.options.store.set(module, message.name, message.json));
+        this.write(module, () => this.options.store.set(module, message.name, message.json), () => this.acknowledge(slot));
         return;
       case 'delete':
-        this.write(module, () => this.options.store.delete(module, message.name));
+        this.write(module, () => this.options.store.delete(module, message.name), () => this.acknowledge(slot));
         return;
       case 'log': {
         const line = { ...message.line, module };
@@ -280,9 +283,20 @@ export class HostedModuleRuntime implements ModuleRunner {
     });
   }
 
-  private write(module: ModuleId, op: () => Promise<void>): void {
+  /** Tells the host one more of its writes is stored (it keeps at most a window of them in flight). */
+  private acknowledge(slot: HostSlot): void {
+    slot.acks += 1;
+    if (slot.acks > 1) return;
+    setImmediate(() => {
+      const n = slot.acks;
+      slot.acks = 0;
+      slot.process?.send({ t: 'ack', n });
+    });
+  }
+
+  private write(module: ModuleId, op: () => Promise<void>, done: () => void): void {
     const next = (this.writes.get(module) ?? Promise.resolve()).then(op);
-    const settled = next.catch((err: unknown) => this.options.log.warn({ err: String(err), module }, 'status write failed'));
+    const settled = next.catch((err: unknown) => this.options.log.warn({ err: String(err), module }, 'status write failed')).finally(done);
     this.writes.set(module, settled);
     // The last write's own outcome, for flush(): an exec after a failed write answers 'unavailable'.
     this.lastWrite.set(module, next);

@@ -128,6 +128,25 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
     });
   }
 
+  it('a driver changing status faster than the gateway fans it out: bounded in flight, the exec answers after its last write is stored', async () => {
+    const binder = await TestClient.connect(`${gw.wsUrl}${controlPath}?api-key=demo-admin-key`);
+    try {
+      binder.send({ id: 1, cmd: 'bind', sys: 'sys-bad', mod: 'Misbehaving', index: 1, name: 'counter' });
+      assert.equal(JSON.parse(await binder.next()).type, 'success');
+      const measured = await underLoad(1_500, async () => {
+        const answer = await exec('Misbehaving', 'flood', [50_000]);
+        assert.equal(answer.value, 50_000, JSON.stringify(answer));
+        const stored = await fetch(`${gw.url}/api/engine/v2/systems/sys-bad/Misbehaving_1/counter`, { headers: admin });
+        assert.equal(await stored.text(), '50000', 'the last value is stored by the time the exec answers');
+      });
+      assert.ok(measured.longestGap < 200, `longest gap between notifications: ${measured.longestGap.toFixed(0)} ms`);
+      const last = await binder.nextMatching((f) => f.includes('"value":50000'));
+      assert.match(last, /"type":"notify"/);
+    } finally {
+      await binder.close();
+    }
+  });
+
   it('a driver whose load kills its host: restarts back off and are reported, without flooding the log', async () => {
     const restarts = () => gw.logs.filter((l) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith('crash-on-load.js'));
     // Backoff 200 ms doubling to 1.6 s: by now (the tests above took > 10 s) it restarts every 1.6 s.

@@ -21,7 +21,7 @@ const execTimeoutMs = Number(process.env.SWITCHBOARD_EXEC_TIMEOUT_MS ?? 10_000);
 // Messages of one event-loop turn go out as one IPC write: each write costs a syscall and a parse on the
 // other side, which at tens of thousands of execs a second is most of the cost.
 let outbox: FromHost[] = [];
-function send(message: FromHost): void {
+function post(message: FromHost): void {
   outbox.push(message);
   if (outbox.length === 1) setImmediate(flush);
 }
@@ -29,6 +29,42 @@ function flush(): void {
   const batch = outbox;
   outbox = [];
   if (process.connected && batch.length > 0) process.send!(batch);
+}
+
+// Flow control: a driver can change status far faster than the gateway fans it out to sockets. At most
+// `statusWindow` writes are in flight (sent, not yet stored by the gateway); past that, writes of one
+// variable are coalesced to its latest value (a watcher may miss intermediate values, never the last),
+// and every other message waits behind them, so an exec still answers after the writes it made.
+const statusWindow = 200;
+let inFlight = 0;
+const coalesced = new Map<string, Extract<FromHost, { t: 'status' | 'delete' }>>();
+const deferred: FromHost[] = [];
+
+function send(message: FromHost): void {
+  if (message.t === 'status' || message.t === 'delete') {
+    if (inFlight < statusWindow && coalesced.size === 0) {
+      inFlight += 1;
+      post(message);
+    } else {
+      const key = `${message.module}\0${message.name}`;
+      coalesced.delete(key);
+      coalesced.set(key, message);
+    }
+    return;
+  }
+  if (coalesced.size > 0 && message.t !== 'hb') deferred.push(message);
+  else post(message);
+}
+
+function acknowledged(n: number): void {
+  inFlight = Math.max(0, inFlight - n);
+  for (const [key, message] of coalesced) {
+    if (inFlight >= statusWindow) return;
+    coalesced.delete(key);
+    inFlight += 1;
+    post(message);
+  }
+  for (const message of deferred.splice(0)) post(message);
 }
 
 const records = new Map<ModuleId, ModuleRecord>();
@@ -111,6 +147,8 @@ async function handle(message: ToHost): Promise<void> {
       }
       return;
     }
+    case 'ack':
+      return;
     case 'describe': {
       // At the gateway's start: a driver file's name, and each module's settings checked by its schema.
       try {
@@ -132,7 +170,10 @@ async function handle(message: ToHost): Promise<void> {
 
 // Messages are handled concurrently (an exec never waits for another), as in the gateway.
 process.on('message', (batch: ToHost[]) => {
-  for (const message of batch) void handle(message);
+  for (const message of batch) {
+    if (message.t === 'ack') acknowledged(message.n);
+    else void handle(message);
+  }
 });
 // The gateway is gone: nothing of this host may outlive it.
 process.on('disconnect', () => process.exit(0));

@@ -147,15 +147,26 @@ export class DriverHostProcess {
 
   private armWatchdog(): void {
     const { clock, heartbeatIntervalMs, heartbeatTimeoutMs } = this.options;
+    const due = clock.now() + heartbeatIntervalMs;
     this.cancelWatchdog = clock.schedule(heartbeatIntervalMs, () => {
       if (!this.alive) return;
-      const silentMs = clock.now() - this.lastBeat;
-      if (silentMs > heartbeatTimeoutMs) {
-        this.exitReason = `event loop blocked: no heartbeat for ${silentMs} ms`;
-        this.child!.kill('SIGKILL');
+      // Timers run before pending IPC is read: if this process was itself stalled, the host's heartbeats
+      // may be waiting unread. Judge only after one poll phase (setImmediate runs after it), and never on
+      // a round where this process was late by more than a period.
+      if (clock.now() - due > heartbeatIntervalMs) {
+        this.armWatchdog();
         return;
       }
-      this.armWatchdog();
+      setImmediate(() => {
+        if (!this.alive) return;
+        const silentMs = clock.now() - this.lastBeat;
+        if (silentMs > heartbeatTimeoutMs) {
+          this.exitReason = `event loop blocked: no heartbeat for ${silentMs} ms`;
+          this.child!.kill('SIGKILL');
+          return;
+        }
+        this.armWatchdog();
+      });
     });
   }
 }

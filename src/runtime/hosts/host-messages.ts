@@ -16,7 +16,9 @@ export type ToHost =
   | { t: 'unload'; module: string }
   | { t: 'exec'; id: number; module: string; method: string; args: unknown[]; caller: Principal }
   | { t: 'settings'; id: number; module: string; settings: unknown }
-  | { t: 'describe'; id: number; driver: DriverSource; modules: Array<{ id: string; settings: unknown }> };
+  | { t: 'describe'; id: number; driver: DriverSource; modules: Array<{ id: string; settings: unknown }> }
+  /** `n` more status writes of this host are stored (flow control: see driver-host-main.ts). */
+  | { t: 'ack'; n: number };
 
 export type HostError = { code: ErrorCode; message: string };
 
