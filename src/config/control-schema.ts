@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { controlJwtSchema } from './control-jwt-schema.js';
 
 /** A zone groups systems (a building, a floor); credentials may reach every system of a zone. */
-const zoneSchema = z.object({
+const zoneSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
 });
 
 /** A system (room): an ordered list of module ids, in zero or more zones. */
-const systemSchema = z.object({
+const systemSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
@@ -19,7 +19,7 @@ const systemSchema = z.object({
 });
 
 /** A module: one running instance of a driver, with its settings (checked by the driver's own schema). */
-const moduleSchema = z.object({
+const moduleSchema = z.strictObject({
   id: z.string().min(1),
   /** Driver key as registered (src/drivers/bundled-drivers.ts), e.g. `display`. */
   driver: z.string().min(1),
@@ -29,7 +29,7 @@ const moduleSchema = z.object({
 });
 
 /** A simulated device the gateway starts on loopback for demos and tests (the drivers talk to it over TCP). */
-const simulatorSchema = z.object({
+const simulatorSchema = z.strictObject({
   id: z.string().min(1),
   kind: z.enum(['pjlink']),
   host: z.string().min(1).default('127.0.0.1'),
@@ -43,7 +43,7 @@ const simulatorSchema = z.object({
  * duplicate id, bad settings) happen when the module runtime loads, with messages naming the entry.
  */
 const controlObjectSchema = z
-  .object({
+  .strictObject({
     /** An exec that has not returned after this long fails with error 7. */
     execTimeoutMs: z.number().int().min(10).max(600_000).default(10_000),
     /** Period of the unsolicited `pong` (PlaceOS: 80 s). */
@@ -58,8 +58,7 @@ const controlObjectSchema = z
     simulators: z.array(simulatorSchema).default([]),
     /** Prepended to every Redis key and channel of the status store (default: none, PlaceOS layout). */
     redisKeyPrefix: z.string().default(''),
-  })
-  .loose();
+  });
 
 export const controlConfigSchema = controlObjectSchema.default(() => controlObjectSchema.parse({}));
 
