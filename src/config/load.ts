@@ -10,6 +10,7 @@ const envBindings: ReadonlyArray<{ env: string; path: string[]; read: 'string' |
   { env: 'PORT', path: ['port'], read: 'int' },
   { env: 'HOST', path: ['host'], read: 'string' },
   { env: 'LOG_LEVEL', path: ['logLevel'], read: 'string' },
+  { env: 'LOG_FORMAT', path: ['logFormat'], read: 'string' },
   { env: 'AMQP_URL', path: ['amqpUrl'], read: 'string' },
   { env: 'REDIS_URL', path: ['redisUrl'], read: 'string' },
   { env: 'NODE_ID', path: ['nodeId'], read: 'string' },

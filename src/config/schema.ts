@@ -100,6 +100,8 @@ export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().min(1).default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** auto: pretty lines when stdout is a terminal, JSON lines otherwise. */
+  logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Unset: the in-memory broker (one node). Set: RabbitMQ. */
   amqpUrl: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
   /** How long the start waits for RabbitMQ before serving with the broker down (joins 503, /health 503). */
