@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { demoControl, uniqueId } from '../helpers/gateway.js';
@@ -189,6 +190,21 @@ describe('README.md, run as written', () => {
     assert.deepEqual(unmarked.filter((b) => b.lang === 'bash' || b.lang === 'sh'), [], 'every bash block needs a readme-test marker');
     assert.deepEqual(marked.filter((b) => b.kind === 'run').map((b) => b.name).sort(), [...runNames].sort());
     assert.deepEqual(marked.filter((b) => b.kind === 'output').map((b) => b.name).sort(), [...outputNames].sort());
+  });
+
+  it('links only to files in the repository (a clone has nothing beside it), and they exist', () => {
+    for (const file of ['README.md', 'docs/notify-protocol.md', 'docs/control-protocol.md', 'sdk/README.md']) {
+      const text = readFileSync(file, 'utf8');
+      const links = [...text.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
+      for (const link of links) {
+        if (link.startsWith('#')) continue;
+        assert.doesNotMatch(link, /^[a-z]+:/i, `${file} links outside the repository: ${link}`);
+        const target = join(dirname(file), link.split('#')[0]!);
+        assert.ok(!relative('.', target).startsWith('..'), `${file} links outside the repository: ${link}`);
+        assert.ok(existsSync(target), `${file} links to a missing file: ${link}`);
+      }
+    }
+    assert.doesNotMatch(readme, /\.\.\/shared/, 'no path out of the repository in the README text');
   });
 
   it('five-minute tour: alice joins, a published message arrives exactly as sent', async () => {
