@@ -182,7 +182,13 @@ describe('README.md, run as written', () => {
   });
 
   after(async () => {
-    for (const child of running) process.kill(-child.pid!, 'SIGKILL');
+    for (const child of running) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // Already gone between its exit and the 'close' event.
+      }
+    }
     await gw?.stop();
   });
 
