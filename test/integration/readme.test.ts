@@ -196,6 +196,9 @@ describe('README.md, run as written', () => {
     assert.deepEqual(unmarked.filter((b) => b.lang === 'bash' || b.lang === 'sh'), [], 'every bash block needs a readme-test marker');
     assert.deepEqual(marked.filter((b) => b.kind === 'run').map((b) => b.name).sort(), [...runNames].sort());
     assert.deepEqual(marked.filter((b) => b.kind === 'output').map((b) => b.name).sort(), [...outputNames].sort());
+    // npx run on this repository's own bin first installs the project into npx's cache and runs its
+    // `prepare` (a full build, into the dist/ other tests are running from): the README says node bin/switchboard.js.
+    for (const b of marked.filter((b) => b.kind === 'run')) assert.doesNotMatch(b.text, /\bnpx\b/, `README.md:${b.line}: no npx in a block a newcomer runs here`);
   });
 
   it('links only to files in the repository (a clone has nothing beside it), and they exist', () => {
