@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { createGateway } from '../src/app.js';
 import { loadConfig } from '../src/config/load.js';
-import { defineDriver, method } from '../src/drivers/driver-api.js';
+import { defineDriver, method } from '../src/driver-api/driver-api.js';
 
 /**
  * The gateway as `npm start` runs it, plus one in-process bench driver, `ticker`: `run(count)` sets its

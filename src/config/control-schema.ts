@@ -38,6 +38,27 @@ const simulatorSchema = z.strictObject({
 });
 
 /**
+ * The control fleet (README "Control fleet"), used with REDIS_URL. Failover after a node dies takes about
+ * max(memberTtlMs, leaseTtlMs) + heartbeatIntervalMs + the module's load time.
+ */
+const fleetObjectSchema = z
+  .strictObject({
+    /** How often a node renews its membership and its modules' leases. */
+    heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
+    /** A node that sent no heartbeat for this long is no longer live; its modules move. */
+    memberTtlMs: z.number().int().min(150).max(600_000).default(3_000),
+    /** A module's lease runs out this long after its holder's last renewal. */
+    leaseTtlMs: z.number().int().min(150).max(600_000).default(5_000),
+    /** A node that cannot renew stops its modules this long before their leases could run out. */
+    stopMarginMs: z.number().int().min(10).max(60_000).default(1_000),
+  })
+  .refine((f) => f.memberTtlMs >= 2 * f.heartbeatIntervalMs, { message: 'memberTtlMs must be at least 2 × heartbeatIntervalMs', path: ['memberTtlMs'] })
+  .refine((f) => f.leaseTtlMs - f.stopMarginMs >= 2 * f.heartbeatIntervalMs, {
+    message: 'leaseTtlMs - stopMarginMs must be at least 2 × heartbeatIntervalMs (a lease must survive one failed renewal)',
+    path: ['leaseTtlMs'],
+  });
+
+/**
  * The control channel's part of the configuration (spec: control-protocol.md): zones, systems, modules and
  * their drivers, and the JWT settings for control credentials. Cross-entry checks (unknown driver,
  * duplicate id, bad settings) happen when the module runtime loads, with messages naming the entry.
@@ -56,8 +77,9 @@ const controlObjectSchema = z
     systems: z.array(systemSchema).default([]),
     modules: z.array(moduleSchema).default([]),
     simulators: z.array(simulatorSchema).default([]),
-    /** Prepended to every Redis key and channel of the status store (default: none, PlaceOS layout). */
+    /** Prepended to every Redis key and channel of the status store and the fleet (default: none, PlaceOS layout). */
     redisKeyPrefix: z.string().default(''),
+    fleet: fleetObjectSchema.default(() => fleetObjectSchema.parse({})),
   });
 
 export const controlConfigSchema = controlObjectSchema.default(() => controlObjectSchema.parse({}));
