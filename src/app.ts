@@ -22,11 +22,16 @@ import type { FleetBus, FleetMembership, ModuleLeases } from './core/fleet.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
 import { buildSystemDirectory } from './control/config-system-directory.js';
 import { ControlCommands } from './control/control-commands.js';
+import { registerSystemLookups } from './control/system-lookups.js';
 import type { DriverRegistry } from './driver-api/driver-api.js';
 import { ModulePlacement } from './fleet/module-placement.js';
 import { RoutedDriverHost } from './fleet/routed-driver-host.js';
 import { DeviceSimulators } from './simulators/device-simulators.js';
 import { ModuleRuntime } from './runtime/module-runtime.js';
+import { HostedModuleRuntime } from './runtime/hosted-module-runtime.js';
+import type { ModuleRunner } from './runtime/module-runner.js';
+import { ModuleRunners } from './runtime/module-runners.js';
+import { type DriverFile, driverFileStub } from './runtime/hosts/driver-files.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
 import { PlaceJwtAuthenticator } from './backends/credentials/jwt-authenticator.js';
 import { controlPath, createControlRoute } from './control/control-route.js';
@@ -54,8 +59,14 @@ export interface GatewayOptions {
   configFile?: string;
   logger?: Logger;
   clock?: Clock;
-  /** Drivers added to (or replacing) the bundled ones, by driver key. */
+  /**
+   * Drivers added to (or replacing) the bundled ones, by driver key. Objects cannot cross a process
+   * boundary: these run in the gateway's own process (tests, embedding); bundled drivers and driver files
+   * run in driver hosts.
+   */
   drivers?: DriverRegistry;
+  /** Driver files named in the configuration, as describeDriverFiles found them (main.ts). */
+  driverFiles?: Record<string, DriverFile>;
 }
 
 export interface Gateway {
@@ -70,7 +81,7 @@ export interface Gateway {
   /** Control channel: runs the modules wherever they are placed (exec, functions, debug). */
   readonly drivers: DriverHost;
   /** Control channel: the modules this node runs and the placement that decides which. */
-  readonly runtime: ModuleRuntime;
+  readonly runtime: ModuleRunner;
   readonly placement: ModulePlacement;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
@@ -110,7 +121,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const credentials = new ConfigCredentialStore(config.apiKeys);
   const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
-  const driverRegistry: DriverRegistry = { ...bundledDrivers, ...options.drivers };
+  const driverFiles = options.driverFiles ?? {};
+  const driverRegistry: DriverRegistry = {
+    ...bundledDrivers,
+    ...Object.fromEntries(Object.entries(driverFiles).map(([key, described]) => [key, driverFileStub(described)])),
+    ...options.drivers,
+  };
   const directory = buildSystemDirectory(config.control, driverRegistry);
   const store: StatusStore = config.redisUrl
     ? new RedisStatusStore({
@@ -123,16 +139,33 @@ export function createGateway(options: GatewayOptions): Gateway {
   const moduleIds = directory.modules().map((m) => m.id);
   const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }), clock);
   const fleet = createFleetBackends(config, nodeId, clock, log.child({ component: 'fleet' }));
-  const runtime = new ModuleRuntime({
+  const driversLog = log.child({ component: 'drivers' });
+  const inline = new ModuleRuntime({
     devices: () => simulators.addresses(),
     directory,
     drivers: driverRegistry,
     store,
     clock,
-    log: log.child({ component: 'drivers' }),
+    log: driversLog,
     execTimeoutMs: config.control.execTimeoutMs,
     publishLine: (line) => fleet.bus.publishLog(line),
   });
+  const hosted = new HostedModuleRuntime({
+    modules: directory,
+    sourceOf: (key) => (driverFiles[key] ? { key, file: driverFiles[key].file } : { key }),
+    store,
+    devices: () => simulators.addresses(),
+    publishLine: (line) => fleet.bus.publishLog(line),
+    onModuleState: (module, outcome) => placement.moduleStateChanged(module, outcome),
+    clock,
+    log: driversLog,
+    metrics,
+    execTimeoutMs: config.control.execTimeoutMs,
+    hosts: config.control.hosts,
+  });
+  const isHosted = (key: string) =>
+    config.control.hosts.isolate && !Object.hasOwn(options.drivers ?? {}, key) && (Object.hasOwn(bundledDrivers, key) || Object.hasOwn(driverFiles, key));
+  const runtime = new ModuleRunners(directory, isHosted, hosted, inline);
   const placement = new ModulePlacement({
     nodeId,
     modules: moduleIds,
@@ -242,7 +275,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await store.start();
       await fleet.start();
       await simulators.start();
-      await runtime.registerSystems();
+      await registerSystemLookups(directory, store);
       await placement.start();
       await http.listen({ port: config.port, host: config.host });
       const address = http.server.address();

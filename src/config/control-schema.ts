@@ -21,7 +21,11 @@ const systemSchema = z.strictObject({
 /** A module: one running instance of a driver, with its settings (checked by the driver's own schema). */
 const moduleSchema = z.strictObject({
   id: z.string().min(1),
-  /** Driver key as registered (src/drivers/bundled-drivers.ts), e.g. `display`. */
+  /**
+   * A bundled driver's key (src/drivers/bundled-drivers.ts), e.g. `display`, or an ES module file whose
+   * default export is a defineDriver(...) result: a path starting with `./`, `../` or `/`, relative to the
+   * configuration file.
+   */
   driver: z.string().min(1),
   /** Custom name inside systems; default: the driver's generic name (e.g. `Display`). */
   name: z.string().min(1).optional(),
@@ -58,6 +62,23 @@ const fleetObjectSchema = z
     path: ['leaseTtlMs'],
   });
 
+/** Driver hosts (README "Driver hosts"): where driver code runs, and the watchdog over it. */
+const hostsObjectSchema = z
+  .strictObject({
+    /** Run bundled drivers and driver files in host processes (false: in the gateway's own process). */
+    isolate: z.boolean().default(true),
+    /** How often a host reports that its event loop is alive. */
+    heartbeatIntervalMs: z.number().int().min(20).max(60_000).default(500),
+    /** A host silent for this long is killed and restarted (its event loop is blocked). */
+    heartbeatTimeoutMs: z.number().int().min(100).max(600_000).default(3_000),
+    /** V8 heap cap of each host (`--max-old-space-size`); past it the host dies and is restarted. */
+    maxOldSpaceMb: z.number().int().min(16).max(65_536).default(256),
+    /** First restart delay after a host stops; doubles on each restart up to restartMaxMs. */
+    restartInitialMs: z.number().int().min(10).max(600_000).default(500),
+    restartMaxMs: z.number().int().min(10).max(3_600_000).default(30_000),
+  })
+  .refine((h) => h.heartbeatTimeoutMs >= 2 * h.heartbeatIntervalMs, { message: 'heartbeatTimeoutMs must be at least 2 × heartbeatIntervalMs', path: ['heartbeatTimeoutMs'] });
+
 /**
  * The control channel's part of the configuration (spec: control-protocol.md): zones, systems, modules and
  * their drivers, and the JWT settings for control credentials. Cross-entry checks (unknown driver,
@@ -80,6 +101,7 @@ const controlObjectSchema = z
     /** Prepended to every Redis key and channel of the status store and the fleet (default: none, PlaceOS layout). */
     redisKeyPrefix: z.string().default(''),
     fleet: fleetObjectSchema.default(() => fleetObjectSchema.parse({})),
+    hosts: hostsObjectSchema.default(() => hostsObjectSchema.parse({})),
   });
 
 export const controlConfigSchema = controlObjectSchema.default(() => controlObjectSchema.parse({}));

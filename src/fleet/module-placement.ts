@@ -3,7 +3,7 @@ import type { FleetMembership, Lease, ModuleLeases, NodeId } from '../core/fleet
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { LoadOutcome } from '../runtime/module-runtime.js';
+import type { LoadOutcome } from '../runtime/module-runner.js';
 import { ownerOf } from './rendezvous.js';
 
 /** What placement needs of the node's module runtime. */
@@ -74,6 +74,14 @@ export class ModulePlacement {
     await Promise.all(held.map((module) => this.handOver(module, 'node stopping')));
     if (held.length > 0) await this.options.membership.announce().catch(() => {});
     await this.options.membership.stop().catch((err: unknown) => this.options.log.warn({ err: String(err) }, 'leaving the fleet failed'));
+  }
+
+  /** A module's state changed outside a load (its driver host died or came back): report it. */
+  moduleStateChanged(module: ModuleId, outcome: LoadOutcome): void {
+    const held = this.held.get(module);
+    if (!held) return;
+    this.options.log.info({ module, running: outcome.running, reason: outcome.reason }, 'module state changed');
+    void this.options.leases.report(held.lease, outcome).catch(() => {});
   }
 
   /** Modules this node holds the lease of. */

@@ -6,11 +6,11 @@ import { type FleetBus, type FleetRequest, type ModuleLeases, type NodeId, notDe
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { ModuleRuntime } from '../runtime/module-runtime.js';
+import type { ModuleRunner } from '../runtime/module-runner.js';
 
 export interface RoutedDriverHostOptions {
   nodeId: NodeId;
-  runtime: ModuleRuntime;
+  runtime: ModuleRunner;
   leases: ModuleLeases;
   bus: FleetBus;
   metrics: GatewayMetrics;

@@ -151,6 +151,18 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly driverHosts = new Counter({
+    name: 'switchboard_driver_hosts_started_total',
+    help: 'Driver host processes started (one per driver with modules on this node, plus restarts)',
+    registers: [this.registry],
+  });
+  readonly driverHostRestarts = new Counter({
+    name: 'switchboard_driver_host_restarts_total',
+    help: 'Driver hosts restarted after they exited, crashed, passed their memory cap or stopped their heartbeat',
+    labelNames: ['driver'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

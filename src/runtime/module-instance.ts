@@ -18,7 +18,7 @@ import type {
 const minIntervalMs = 10;
 
 export interface ModuleInstanceDeps {
-  store: StatusStore;
+  store: Pick<StatusStore, 'set' | 'delete'>;
   clock: Clock;
   log: Logger;
   /** Every log line of the module, for its debug stream on every node (FleetBus.publishLog). */

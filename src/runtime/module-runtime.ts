@@ -9,11 +9,13 @@ import { parseArguments } from './arguments.js';
 import type { ConfigSystemDirectory } from '../control/config-system-directory.js';
 import { type DeviceAddress, type DriverRegistry, MethodReply } from '../driver-api/driver-api.js';
 import { ModuleInstance, describeThrown } from './module-instance.js';
+import type { LoadOutcome, ModuleRunner } from './module-runner.js';
 
 export interface ModuleRuntimeOptions {
-  directory: ConfigSystemDirectory;
+  directory: Pick<ConfigSystemDirectory, 'module' | 'modules'>;
   drivers: DriverRegistry;
-  store: StatusStore;
+  /** Where status writes go: the store, or (in a driver host) the IPC channel to the gateway. */
+  store: Pick<StatusStore, 'set' | 'delete'>;
   clock: Clock;
   log: Logger;
   /** An exec (or a module load) that has not settled after this long fails with GatewayError('timeout'). */
@@ -24,11 +26,6 @@ export interface ModuleRuntimeOptions {
   publishLine?: (line: DriverLogLine) => void;
 }
 
-/** Whether a module runs after a load, and why not. */
-export interface LoadOutcome {
-  running: boolean;
-  reason?: string;
-}
 
 /**
  * The modules this node runs, in this process: one ModuleInstance each, loaded and unloaded one by one as
@@ -36,22 +33,15 @@ export interface LoadOutcome {
  * hang becomes a GatewayError for the caller and a log line, never a crash. A driver that blocks the
  * event loop (a synchronous endless loop) cannot be stopped in-process.
  */
-export class ModuleRuntime {
+export class ModuleRuntime implements ModuleRunner {
   private readonly modules = new Map<ModuleId, ModuleInstance>();
   /** Why a module placed here is not running (its last load failed), until it is unloaded. */
   private readonly failures = new Map<ModuleId, string>();
 
   constructor(private readonly options: ModuleRuntimeOptions) {}
 
-  /** Registers every system's `<Name>/<index>` lookup in the store (the same on every node). */
-  async registerSystems(): Promise<void> {
-    const { directory, store } = this.options;
-    for (const system of directory.systems()) await store.setSystemModules(system.id, directory.lookupTable(system.id));
-  }
-
-  /** Test and single-process helper: registers the systems and loads every configured module here. */
+  /** Test helper: loads every configured module here. */
   async start(): Promise<void> {
-    await this.registerSystems();
     await Promise.all(this.options.directory.modules().map((record) => this.load(record.id)));
   }
 

@@ -8,6 +8,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
 import { type DriverRegistry, defineDriver, method, withCode } from '../../src/driver-api/driver-api.js';
 import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
+import { registerSystemLookups } from '../../src/control/system-lookups.js';
 import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { Changes } from '../contract/status-store.contract.js';
 import { ManualClock, outcome, principal } from '../helpers/control-fakes.js';
@@ -28,8 +29,9 @@ async function runtimeWith(driver: DriverRegistry[string], settings: Record<stri
   await store.start();
   const clock = new ManualClock();
   const lines: DriverLogLine[] = [];
+  const directory = buildSystemDirectory(control, drivers);
   const runtime = new ModuleRuntime({
-    directory: buildSystemDirectory(control, drivers),
+    directory,
     drivers,
     store,
     clock,
@@ -38,7 +40,7 @@ async function runtimeWith(driver: DriverRegistry[string], settings: Record<stri
     publishLine: (line) => lines.push(line),
   });
   await runtime.start();
-  return { runtime, store, clock, lines };
+  return { runtime, store, clock, lines, directory };
 }
 
 describe('driver API and module runtime', () => {
@@ -250,7 +252,8 @@ describe('driver API and module runtime', () => {
 
   it('registers each system lookup in the store', async () => {
     const driver = defineDriver({ name: 'Thing', settings: z.object({}), load: () => ({ methods: {} }) });
-    const { runtime, store } = await runtimeWith(driver);
+    const { runtime, store, directory } = await runtimeWith(driver);
+    await registerSystemLookups(directory, store);
     assert.equal(await store.lookup(systemId('sys-t'), 'Thing', 1), 'mod-t');
     await runtime.stop();
   });
