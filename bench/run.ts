@@ -371,13 +371,13 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
     apiKeys: [{ id: 'bench', key, clearance: 'admin', systems: ['*'], scopes: ['public', 'control'] }],
     control: {
       systems: [{ id: sys, name: 'Bench', zones: [], modules: ['mod-ticker-1'] }],
-      modules: [{ id: 'mod-ticker-1', driver: 'ticker', settings: {} }],
+      modules: [{ id: 'mod-ticker-1', driver: `${root}dist/bench/drivers/ticker.js`, settings: {} }],
       ...(scenario.fleet && { redisKeyPrefix }),
     },
   };
   const env: Record<string, string> = scenario.fleet ? { REDIS_URL: redisUrl } : {};
   const nodes = await Promise.all(
-    (scenario.fleet ? ['a', 'b'] : ['']).map((n) => startGatewayWith(config, `${scenario.name}${n && `-${n}`}`, 'dist/bench/gateway-main.js', env)),
+    (scenario.fleet ? ['a', 'b'] : ['']).map((n) => startGatewayWith(config, `${scenario.name}${n && `-${n}`}`, 'dist/src/main.js', env)),
   );
   // Fleet rows: the measured node is the owner of the module, or the other node (every exec routed).
   const owner = scenario.fleet ? await moduleOwner(nodes[0]!, key, 'mod-ticker-1') : nodes[0]!.nodeId;

@@ -39,6 +39,7 @@ export class DriverHostProcess {
   private cancelWatchdog: () => void = () => {};
   private exitReason: string | undefined;
   private exited: Promise<void> = Promise.resolve();
+  private outbox: ToHost[] = [];
 
   constructor(private readonly options: DriverHostProcessOptions) {}
 
@@ -78,14 +79,28 @@ export class DriverHostProcess {
       });
     });
     child.on('error', (err) => options.log.warn({ driver: options.name, err: err.message }, 'driver host process error'));
-    child.on('message', (raw: unknown) => this.receive(raw));
+    child.on('message', (raw: unknown) => {
+      if (!Array.isArray(raw)) {
+        options.log.warn({ driver: options.name }, 'driver host sent a malformed message; dropped');
+        return;
+      }
+      for (const message of raw) this.receive(message);
+    });
     this.armWatchdog();
   }
 
+  /** Queues a message; the messages of one event-loop turn go to the host as one IPC write. */
   send(message: ToHost): boolean {
     if (!this.alive || !this.child!.connected) return false;
-    this.child!.send(message);
+    this.outbox.push(message);
+    if (this.outbox.length === 1) setImmediate(() => this.flush());
     return true;
+  }
+
+  private flush(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    if (batch.length > 0 && this.alive && this.child!.connected) this.child!.send(batch);
   }
 
   /** Sends the request `build` makes with a fresh id and resolves with the host's reply to it. */
@@ -104,6 +119,7 @@ export class DriverHostProcess {
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || !this.alive) return this.exited;
+    this.flush();
     this.exitReason = 'stopped';
     child.disconnect();
     const cancelKill = this.options.clock.schedule(2_000, () => child.kill('SIGKILL'));
