@@ -7,12 +7,13 @@ import * as amqp from 'amqplib';
 import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
+import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
 import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from './lib/proc-stats.js';
 import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
 
 /**
- * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]`: Switchboard beside RabbitMQ
+ * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]` (`-- --help`: usage): Switchboard beside RabbitMQ
  * Web-STOMP and a raw amqplib consumer on this machine's RabbitMQ. Starts the gateway (node dist/src/main.js)
  * and the load processes (bench/workers/*) itself, stops everything it started, and writes
  * bench/results/<time>.json and .md. Bounded: every wait has a timeout, every loop an end.
@@ -27,7 +28,6 @@ const runId = `bench${Date.now().toString(36)}`;
 const retention = { maxLength: 10_000, messageTtlMs: 7 * 24 * 3600_000, queueExpiresMs: 30 * 24 * 3600_000 };
 const deadLetterQueue = 'switchboard.dead_letter';
 
-type System = 'gateway' | 'stomp' | 'amqp';
 type Rate = 'max' | number;
 
 interface NotifyScenario {
@@ -79,10 +79,21 @@ interface IdleRow {
 }
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const cpuProf = args.includes('--cpu-prof');
-const picked = args.includes('--scenario') ? args[args.indexOf('--scenario') + 1] : undefined;
-const systems = (args.includes('--systems') ? args[args.indexOf('--systems') + 1]! : 'gateway,stomp,amqp').split(',') as System[];
+const parsed = (() => {
+  try {
+    return parseBenchArgs(args);
+  } catch (err) {
+    if (!(err instanceof BenchUsageError)) throw err;
+    process.stderr.write(`bench: ${err.message}\nTry: npm run bench -- --help\n`);
+    process.exit(2);
+  }
+})();
+if (parsed.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const { quick, cpuProf, systems } = parsed;
+const picked = parsed.scenario;
 const warmupMs = quick ? 1_000 : 3_000;
 const measureMs = quick ? 4_000 : 10_000;
 
@@ -113,7 +124,10 @@ function selectScenarios(): Scenario[] {
   const all = allScenarios();
   if (picked) {
     const chosen = all.filter((s) => s.name === picked || s.name.startsWith(`${picked}-`));
-    if (chosen.length === 0) throw new Error(`no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}`);
+    if (chosen.length === 0) {
+      process.stderr.write(`bench: no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}\n`);
+      process.exit(2);
+    }
     return chosen;
   }
   if (quick) {

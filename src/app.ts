@@ -95,7 +95,7 @@ export interface Gateway {
 export function createGateway(options: GatewayOptions): Gateway {
   const { config } = options;
   const nodeId = config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const log = options.logger ?? createLogger(config.logLevel, nodeId);
+  const log = options.logger ?? createLogger(config.logLevel, nodeId, undefined, config.logFormat);
   const clock = options.clock ?? systemClock;
   const metrics = new GatewayMetrics();
 

@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { controlJwtSchema } from './control-jwt-schema.js';
 
 /** A zone groups systems (a building, a floor); credentials may reach every system of a zone. */
-const zoneSchema = z.object({
+const zoneSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
 });
 
 /** A system (room): an ordered list of module ids, in zero or more zones. */
-const systemSchema = z.object({
+const systemSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
@@ -19,7 +19,7 @@ const systemSchema = z.object({
 });
 
 /** A module: one running instance of a driver, with its settings (checked by the driver's own schema). */
-const moduleSchema = z.object({
+const moduleSchema = z.strictObject({
   id: z.string().min(1),
   /**
    * A bundled driver's key (src/drivers/bundled-drivers.ts), e.g. `display`, or an ES module file whose
@@ -33,7 +33,7 @@ const moduleSchema = z.object({
 });
 
 /** A simulated device the gateway starts on loopback for demos and tests (the drivers talk to it over TCP). */
-const simulatorSchema = z.object({
+const simulatorSchema = z.strictObject({
   id: z.string().min(1),
   kind: z.enum(['pjlink']),
   host: z.string().min(1).default('127.0.0.1'),
@@ -46,7 +46,7 @@ const simulatorSchema = z.object({
  * max(memberTtlMs, leaseTtlMs) + heartbeatIntervalMs + the module's load time.
  */
 const fleetObjectSchema = z
-  .object({
+  .strictObject({
     /** How often a node renews its membership and its modules' leases. */
     heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
     /** A node that sent no heartbeat for this long is no longer live; its modules move. */
@@ -64,7 +64,7 @@ const fleetObjectSchema = z
 
 /** Driver hosts (README "Driver hosts"): where driver code runs, and the watchdog over it. */
 const hostsObjectSchema = z
-  .object({
+  .strictObject({
     /** Run bundled drivers and driver files in host processes (false: in the gateway's own process). */
     isolate: z.boolean().default(true),
     /** How often a host reports that its event loop is alive. */
@@ -85,7 +85,7 @@ const hostsObjectSchema = z
  * duplicate id, bad settings) happen when the module runtime loads, with messages naming the entry.
  */
 const controlObjectSchema = z
-  .object({
+  .strictObject({
     /** An exec that has not returned after this long fails with error 7. */
     execTimeoutMs: z.number().int().min(10).max(600_000).default(10_000),
     /** Period of the unsolicited `pong` (PlaceOS: 80 s). */
@@ -102,8 +102,7 @@ const controlObjectSchema = z
     redisKeyPrefix: z.string().default(''),
     fleet: fleetObjectSchema.default(() => fleetObjectSchema.parse({})),
     hosts: hostsObjectSchema.default(() => hostsObjectSchema.parse({})),
-  })
-  .loose();
+  });
 
 export const controlConfigSchema = controlObjectSchema.default(() => controlObjectSchema.parse({}));
 
