@@ -65,6 +65,7 @@ interface HostSlot {
 export class HostedModuleRuntime implements ModuleRunner {
   private readonly slots = new Map<string, HostSlot>();
   private readonly writes = new Map<ModuleId, Promise<void>>();
+  private readonly inflight = new Map<ModuleId, Set<Promise<void>>>();
   private stopping = false;
 
   constructor(private readonly options: HostedModuleRuntimeOptions) {}
@@ -107,6 +108,12 @@ export class HostedModuleRuntime implements ModuleRunner {
     slot.wanted.delete(module);
     slot.failures.delete(module);
     const wasLoaded = slot.loaded.delete(module);
+    const running = [...(this.inflight.get(module) ?? [])];
+    if (running.length > 0) {
+      let cancel: () => void = () => {};
+      await Promise.race([Promise.all(running), new Promise<void>((resolve) => (cancel = this.options.clock.schedule(this.options.execTimeoutMs, resolve)))]);
+      cancel();
+    }
     if (wasLoaded && slot.process?.alive) {
       const unloaded = new Promise<void>((resolve) => slot.unloading.set(module, resolve));
       slot.process.send({ t: 'unload', module });
@@ -120,7 +127,14 @@ export class HostedModuleRuntime implements ModuleRunner {
 
   async exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult> {
     const slot = this.running(module);
-    const reply = await slot.process!.request((id) => ({ t: 'exec', id, module, method, args, caller }));
+    const request = slot.process!.request((id) => ({ t: 'exec', id, module, method, args, caller }));
+    // An unload (hand-over, stop) lets the execs already running finish first.
+    let running = this.inflight.get(module);
+    if (!running) this.inflight.set(module, (running = new Set()));
+    const tracked = request.then(() => {}, () => {});
+    running.add(tracked);
+    void tracked.then(() => running.delete(tracked));
+    const reply = await request;
     if (!reply.ok) throw new GatewayError(errorCodes.includes(reply.error.code) ? reply.error.code : 'internal', reply.error.message);
     await this.flush(module);
     return { json: reply.json ?? 'null', code: reply.code ?? 200 };

@@ -72,7 +72,12 @@ export class DriverHostProcess {
         this.exitReason = reason;
         for (const [id, waiter] of this.pending) {
           this.pending.delete(id);
-          waiter.reject(new GatewayError('request_failed', `driver host stopped: ${reason}`));
+          // A deliberate stop leaves the outcome unknown (error 7); a crash is the driver's failure (3).
+          waiter.reject(
+            reason === 'stopped'
+              ? new GatewayError('unavailable', 'the module stopped while the request was running')
+              : new GatewayError('request_failed', `driver host stopped: ${reason}`),
+          );
         }
         options.onExit(reason);
         resolve();
