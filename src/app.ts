@@ -13,12 +13,14 @@ import { MemoryBroker } from './backends/memory/memory-broker.js';
 import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
 import { MemoryStatusStore } from './backends/memory/memory-status-store.js';
 import { RedisStatusStore } from './backends/redis/redis-status-store.js';
-import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership } from './backends/memory/memory-fleet.js';
+import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership, MemoryModuleOverrides } from './backends/memory/memory-fleet.js';
+import { RedisModuleOverrides } from './backends/redis/redis-module-overrides.js';
 import { RedisFleetBus } from './backends/redis/redis-fleet-bus.js';
 import { RedisFleetLink } from './backends/redis/redis-fleet-link.js';
 import { RedisLeases } from './backends/redis/redis-leases.js';
 import { RedisMembership } from './backends/redis/redis-membership.js';
-import type { FleetBus, FleetMembership, ModuleLeases } from './core/fleet.js';
+import type { FleetBus, FleetMembership, ModuleLeases, ModuleOverrides } from './core/fleet.js';
+import type { ModuleId } from './core/ids.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
 import { buildSystemDirectory } from './control/config-system-directory.js';
 import { ControlCommands } from './control/control-commands.js';
@@ -171,6 +173,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     modules: moduleIds,
     membership: fleet.membership,
     leases: fleet.leases,
+    overrides: fleet.overrides,
     runtime,
     clock,
     log: log.child({ component: 'placement' }),
@@ -183,6 +186,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     runtime,
     leases: fleet.leases,
     bus: fleet.bus,
+    stoppedBy: async (module) => (await fleet.overrides.get(module)).stopped?.by,
     metrics,
     log: log.child({ component: 'routing' }),
     clock,
@@ -203,7 +207,25 @@ export function createGateway(options: GatewayOptions): Gateway {
   const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);
-  registerControlRest(http, { auth: controlAuth, directory, store, commands, placements: (modules) => fleet.leases.placements(modules), log: controlLog });
+  const placements = (modules: readonly ModuleId[]) => fleet.leases.placements(modules);
+  registerControlRest(http, {
+    auth: controlAuth,
+    directory,
+    store,
+    commands,
+    placements,
+    log: controlLog,
+    moduleAdmin: {
+      directory,
+      store,
+      host: meteredDrivers,
+      overrides: fleet.overrides,
+      placements,
+      announce: () => fleet.membership.announce(),
+      publishLine: (line) => fleet.bus.publishLog(line),
+      log: controlLog,
+    },
+  });
 
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -305,6 +327,7 @@ const singleNodeLeaseTtlMs = 365 * 24 * 3_600_000;
 interface FleetBackends {
   membership: FleetMembership;
   leases: ModuleLeases;
+  overrides: ModuleOverrides;
   bus: FleetBus;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -321,6 +344,7 @@ function createFleetBackends(config: Config, nodeId: string, clock: Clock, log: 
       // A fleet of one: no other node can take a module, so its leases need not run out (a long stall
       // of the event loop must not unload every module).
       leases: new MemoryLeases(space, nodeId, singleNodeLeaseTtlMs),
+      overrides: new MemoryModuleOverrides(space),
       bus,
       start: async () => {},
       close: () => bus.close(),
@@ -337,6 +361,7 @@ function createFleetBackends(config: Config, nodeId: string, clock: Clock, log: 
   return {
     membership: new RedisMembership(link, { nodeId, heartbeatIntervalMs: fleet.heartbeatIntervalMs, memberTtlMs: fleet.memberTtlMs, clock, log }),
     leases: new RedisLeases(link, nodeId, fleet.leaseTtlMs),
+    overrides: new RedisModuleOverrides(link),
     bus,
     async start() {
       await link.start();

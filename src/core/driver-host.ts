@@ -41,4 +41,10 @@ export interface DriverHost {
   exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult>;
   functions(module: ModuleId): Promise<Record<string, FunctionDescription>>;
   debug(module: ModuleId, onLine: (line: DriverLogLine) => void): Promise<() => void>;
+  /**
+   * Checks new settings with the driver's schema and hands them to the running module (its `onSettings`),
+   * wherever it runs: 'bad_request' with the driver's message when refused, 'module_not_found' when it
+   * runs nowhere.
+   */
+  updateSettings(module: ModuleId, settings: Record<string, unknown>): Promise<void>;
 }

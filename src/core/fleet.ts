@@ -60,7 +60,8 @@ export interface ModuleLeases {
 /** A command for the node that runs a module. */
 export type FleetRequest =
   | { kind: 'exec'; module: ModuleId; method: string; args: unknown[]; caller: Principal }
-  | { kind: 'functions'; module: ModuleId };
+  | { kind: 'functions'; module: ModuleId }
+  | { kind: 'settings'; module: ModuleId; settings: Record<string, unknown> };
 
 /**
  * The `cause` of a GatewayError('unavailable') for a request that certainly did not run: no node was
@@ -97,3 +98,22 @@ export interface ModulePlacementRecord {
   reason?: string;
 }
 
+
+/** An operator's changes to a module, kept in the fleet's store so they hold on every node and survive restarts. */
+export interface ModuleOverride {
+  /** Stopped by an operator: no node runs it until it is started again. */
+  stopped?: { by: string; at: number };
+  /** Settings applied over the configuration file's (the whole object, as the operator last set it). */
+  settings?: Record<string, unknown>;
+}
+
+/**
+ * Operators' module changes (README "Module lifecycle"). Each change is one atomic write; the caller
+ * announces it (FleetMembership.announce) so every node's placement acts at once.
+ */
+export interface ModuleOverrides {
+  all(): Promise<Map<ModuleId, ModuleOverride>>;
+  get(module: ModuleId): Promise<ModuleOverride>;
+  setStopped(module: ModuleId, stopped: { by: string; at: number } | undefined): Promise<void>;
+  setSettings(module: ModuleId, settings: Record<string, unknown>): Promise<void>;
+}

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import type { FleetMembership, Lease, ModuleLeases, NodeId } from '../core/fleet.js';
+import type { FleetMembership, Lease, ModuleLeases, ModuleOverrides, NodeId } from '../core/fleet.js';
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -8,7 +8,7 @@ import { ownerOf } from './rendezvous.js';
 
 /** What placement needs of the node's module runtime. */
 export interface LocalModules {
-  load(module: ModuleId): Promise<LoadOutcome>;
+  load(module: ModuleId, settings?: Record<string, unknown>): Promise<LoadOutcome>;
   unload(module: ModuleId): Promise<void>;
 }
 
@@ -18,6 +18,8 @@ export interface ModulePlacementOptions {
   modules: readonly ModuleId[];
   membership: FleetMembership;
   leases: ModuleLeases;
+  /** Operators' stops and settings: a stopped module runs nowhere; settings apply at every load. */
+  overrides: ModuleOverrides;
   runtime: LocalModules;
   clock: Clock;
   log: Logger;
@@ -118,21 +120,28 @@ export class ModulePlacement {
     const live = membership.live();
     const nodes = live.includes(nodeId) ? live : [...live, nodeId];
     metrics.fleetNodes.set(nodes.length);
+    const overrides = await this.options.overrides.all();
+    const stopped = (module: ModuleId) => overrides.get(module)?.stopped !== undefined;
     let changed = false;
     for (const module of [...this.held.keys()]) {
+      if (stopped(module)) {
+        await this.handOver(module, 'stopped by an operator');
+        changed = true;
+        continue;
+      }
       if (ownerOf(module, nodes) === nodeId) continue;
       metrics.moves.inc();
       await this.handOver(module, 'another node ranks first');
       changed = true;
     }
-    const wanted = modules.filter((module) => !this.held.has(module) && ownerOf(module, nodes) === nodeId);
-    const taken = await Promise.all(wanted.map((module) => this.take(module)));
+    const wanted = modules.filter((module) => !this.held.has(module) && !stopped(module) && ownerOf(module, nodes) === nodeId);
+    const taken = await Promise.all(wanted.map((module) => this.take(module, overrides.get(module)?.settings)));
     if (taken.includes(true)) changed = true;
     if (changed) await membership.announce().catch(() => {});
   }
 
   /** Takes the lease if free and loads the module; false if another node still holds it. */
-  private async take(module: ModuleId): Promise<boolean> {
+  private async take(module: ModuleId, settings: Record<string, unknown> | undefined): Promise<boolean> {
     const { leases, runtime, clock, log, metrics } = this.options;
     const sentAt = clock.now();
     const lease = await leases.acquire(module);
@@ -142,7 +151,7 @@ export class ModulePlacement {
       return false;
     }
     this.held.set(module, { lease, cancelExpiry: this.expiryTimer(module, sentAt) });
-    const outcome = await runtime.load(module);
+    const outcome = await runtime.load(module, settings);
     if (this.held.get(module)?.lease !== lease) return true;
     metrics.placements.inc();
     metrics.modulesRunning.set(this.held.size);

@@ -13,6 +13,8 @@ export interface RoutedDriverHostOptions {
   runtime: ModuleRunner;
   leases: ModuleLeases;
   bus: FleetBus;
+  /** Who stopped the module, when an operator did (then it runs nowhere, on purpose). */
+  stoppedBy: (module: ModuleId) => Promise<string | undefined>;
   metrics: GatewayMetrics;
   log: Logger;
   clock: Clock;
@@ -60,6 +62,14 @@ export class RoutedDriverHost implements DriverHost {
     });
   }
 
+  updateSettings(module: ModuleId, settings: Record<string, unknown>): Promise<void> {
+    const { runtime } = this.options;
+    return this.untilPlaced(module, async () => {
+      if (runtime.runs(module)) return runtime.updateSettings(module, settings);
+      await this.route(module, { kind: 'settings', module, settings });
+    });
+  }
+
   debug(module: ModuleId, onLine: (line: DriverLogLine) => void): Promise<() => void> {
     return this.options.bus.subscribeLog(module, onLine);
   }
@@ -85,6 +95,8 @@ export class RoutedDriverHost implements DriverHost {
     if (cached !== undefined) return cached;
     const owner = await this.options.leases.holder(module);
     if (owner === undefined) {
+      const stoppedBy = await this.options.stoppedBy(module);
+      if (stoppedBy !== undefined) throw new GatewayError('module_not_found', `module ${module} is not running (stopped by ${stoppedBy})`);
       throw new GatewayError('unavailable', `module ${module} is not running on any node (starting or moving); try again`, { cause: notDelivered });
     }
     const failure = owner === this.options.nodeId ? this.options.runtime.failure(module) : undefined;
@@ -125,6 +137,7 @@ export class RoutedDriverHost implements DriverHost {
       throw new GatewayError('unavailable', `module ${request.module} is not running on node ${this.options.nodeId}`, { cause: notDelivered });
     }
     if (request.kind === 'functions') return runtime.functions(request.module);
+    if (request.kind === 'settings') return runtime.updateSettings(request.module, request.settings);
     return runtime.exec(request.module, request.method, request.args, request.caller);
   }
 }

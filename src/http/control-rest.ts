@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
 import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../core/system-directory.js';
 import { pathOf } from './errors.js';
+import { type ModuleAdminDeps, registerModuleAdmin } from './module-admin-rest.js';
 
 export interface ControlRestDeps {
   auth: ControlAuthDeps;
@@ -21,6 +22,8 @@ export interface ControlRestDeps {
   /** Where each module runs and whether it does (for `running` in module lists). */
   placements: (modules: readonly ModuleId[]) => Promise<Map<ModuleId, ModulePlacementRecord>>;
   log: Logger;
+  /** Module lifecycle: show, start/stop, state, settings (module-admin-rest.ts). */
+  moduleAdmin: ModuleAdminDeps;
 }
 
 /** GatewayError code -> HTTP status for the REST endpoints beside the control socket. */
@@ -68,6 +71,18 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
       req.controlPrincipal = await authenticateControl({ headers: req.headers, query }, deps.auth);
     });
     scope.setErrorHandler((err, req, reply) => sendError(err, req, reply, deps.log));
+    // PlaceOS clients send `Content-Type: application/json` with no body on task routes (start, stop, an
+    // exec without arguments); fastify's own parser refuses an empty JSON body.
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+      if (body === '') return done(null, undefined);
+      try {
+        done(null, JSON.parse(body as string) as unknown);
+      } catch {
+        done(new GatewayError('parse_error', 'body is not valid JSON'), undefined);
+      }
+    });
+    registerModuleAdmin(scope, deps.moduleAdmin);
 
     scope.get<{ Querystring: { q?: string; zone_id?: string; limit?: string; offset?: string } }>(`${apiBase}/systems`, async (req, reply) => {
       const principal = req.controlPrincipal!;

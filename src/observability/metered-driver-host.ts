@@ -26,5 +26,6 @@ export function meterExecs(host: DriverHost, metrics: GatewayMetrics): DriverHos
     },
     functions: (module) => host.functions(module),
     debug: (module, onLine) => host.debug(module, onLine),
+    updateSettings: (module, settings) => host.updateSettings(module, settings),
   };
 }

@@ -42,6 +42,8 @@ interface HostSlot {
   process: DriverHostProcess | undefined;
   /** Modules placed here (loaded, or to load again after a restart). */
   wanted: Set<ModuleId>;
+  /** Operators' settings of those modules (applied again after a restart). */
+  settings: Map<ModuleId, Record<string, unknown>>;
   loaded: Map<ModuleId, Record<string, FunctionDescription>>;
   failures: Map<ModuleId, string>;
   loading: Map<ModuleId, (outcome: LoadOutcome) => void>;
@@ -90,11 +92,13 @@ export class HostedModuleRuntime implements ModuleRunner {
     return this.slotOf(module)?.loaded.get(module);
   }
 
-  async load(module: ModuleId): Promise<LoadOutcome> {
+  async load(module: ModuleId, settings?: Record<string, unknown>): Promise<LoadOutcome> {
     const record = this.options.modules.module(module);
     if (!record) return { running: false, reason: `module ${module} is not configured` };
     const slot = this.slotFor(record.driver);
     slot.wanted.add(module);
+    if (settings === undefined) slot.settings.delete(module);
+    else slot.settings.set(module, settings);
     if (!slot.process?.alive) {
       const reason = slot.failures.get(module) ?? 'driver host restarting';
       return { running: false, reason };
@@ -106,6 +110,7 @@ export class HostedModuleRuntime implements ModuleRunner {
     const slot = this.slotOf(module);
     if (!slot) return;
     slot.wanted.delete(module);
+    slot.settings.delete(module);
     slot.failures.delete(module);
     const wasLoaded = slot.loaded.delete(module);
     const running = [...(this.inflight.get(module) ?? [])];
@@ -144,6 +149,7 @@ export class HostedModuleRuntime implements ModuleRunner {
     const slot = this.running(module);
     const reply = await slot.process!.request((id) => ({ t: 'settings', id, module, settings }));
     if (!reply.ok) throw new GatewayError(errorCodes.includes(reply.error.code) ? reply.error.code : 'internal', reply.error.message);
+    if (typeof settings === 'object' && settings !== null) slot.settings.set(module, settings as Record<string, unknown>);
   }
 
   async stop(): Promise<void> {
@@ -165,6 +171,7 @@ export class HostedModuleRuntime implements ModuleRunner {
         driver,
         process: undefined,
         wanted: new Set(),
+        settings: new Map(),
         loaded: new Map(),
         failures: new Map(),
         loading: new Map(),
@@ -199,7 +206,8 @@ export class HostedModuleRuntime implements ModuleRunner {
     const outcome = await new Promise<LoadOutcome>((resolve) => {
       slot.loading.set(module, resolve);
       const source = this.options.sourceOf(record.driver);
-      if (!slot.process!.send({ t: 'load', module: record, driver: source, devices: [...this.options.devices()] })) {
+      const settings = slot.settings.get(module);
+      if (!slot.process!.send({ t: 'load', module: record, driver: source, devices: [...this.options.devices()], ...(settings && { settings }) })) {
         resolve({ running: false, reason: 'driver host restarting' });
       }
     });

@@ -22,7 +22,8 @@ export interface ModuleRunner {
   /** Why a module placed here is not running (load failed, driver host restarting), if it is not. */
   failure(module: ModuleId): string | undefined;
   loadedModules(): ModuleId[];
-  load(module: ModuleId): Promise<LoadOutcome>;
+  /** `settings`: an operator's settings over the configuration's, checked by the driver's schema first. */
+  load(module: ModuleId, settings?: Record<string, unknown>): Promise<LoadOutcome>;
   unload(module: ModuleId): Promise<void>;
   exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult>;
   functions(module: ModuleId): Record<string, FunctionDescription> | undefined;

@@ -33,8 +33,8 @@ export class ModuleRunners implements ModuleRunner {
   loadedModules(): ModuleId[] {
     return [...this.hosted.loadedModules(), ...this.inline.loadedModules()];
   }
-  load(module: ModuleId): Promise<LoadOutcome> {
-    return this.of(module).load(module);
+  load(module: ModuleId, settings?: Record<string, unknown>): Promise<LoadOutcome> {
+    return this.of(module).load(module, settings);
   }
   unload(module: ModuleId): Promise<void> {
     return this.of(module).unload(module);

@@ -73,12 +73,22 @@ export class ModuleRuntime implements ModuleRunner {
    * Resolves once the module's driver is loaded and its initial values stored. A driver that fails to
    * load leaves the module not running (the outcome says why); the gateway runs on without it.
    */
-  async load(module: ModuleId): Promise<LoadOutcome> {
+  async load(module: ModuleId, settings?: Record<string, unknown>): Promise<LoadOutcome> {
     if (this.modules.has(module)) return { running: this.runs(module) };
-    const record = this.options.directory.module(module);
-    const driver = record && this.options.drivers[record.driver];
-    if (!record || !driver) return { running: false, reason: `module ${module} is not configured` };
+    const configured = this.options.directory.module(module);
+    const driver = configured && this.options.drivers[configured.driver];
+    if (!configured || !driver) return { running: false, reason: `module ${module} is not configured` };
     this.failures.delete(module);
+    let record = configured;
+    if (settings !== undefined) {
+      const parsed = driver.settings.safeParse(settings);
+      if (!parsed.success) {
+        const reason = `settings refused: ${parsed.error.issues.map((i) => `${['settings', ...i.path.map(String)].join('.')}: ${i.message}`).join('; ')}`;
+        this.failures.set(module, reason);
+        return { running: false, reason };
+      }
+      record = { ...configured, settings: parsed.data as Record<string, unknown> };
+    }
     const instance = new ModuleInstance(record, driver, {
       store: this.options.store,
       clock: this.options.clock,

@@ -209,6 +209,9 @@ export class FakeHost implements DriverHost {
       set.delete(onLine);
     };
   }
+  async updateSettings(): Promise<void> {
+    throw new GatewayError('bad_request', 'the fake host has no settings');
+  }
   emit(module: string, message: string) {
     for (const l of this.debugListeners.get(module) ?? []) l({ module: module as ModuleId, level: 'debug', message });
   }

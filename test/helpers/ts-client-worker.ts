@@ -11,6 +11,18 @@ export interface TsClientScenario {
   sys: string;
   apiKey?: string;
   jwt?: string;
+  /** Instead of the channel scenario: the module lifecycle functions on this module (issue 15). */
+  lifecycleModule?: string;
+}
+
+/** What showModule, stopModule, startModule, updateModule, moduleState and lookupModuleState returned. */
+export interface TsClientLifecycle {
+  shown: Record<string, unknown>;
+  afterStop: Record<string, unknown>;
+  afterStart: Record<string, unknown>;
+  updated: Record<string, unknown>;
+  state: Record<string, unknown>;
+  connected: unknown;
 }
 
 export interface TsClientObservations {
@@ -73,11 +85,29 @@ interface TsClient {
     binding<T>(name: string): { listen(): { subscribe(next: (v: T) => void): unknown }; bind(): () => void };
     execute<T = unknown>(method: string, args?: unknown[]): Promise<T>;
   };
+  showModule(id: string): Observable<Record<string, unknown>>;
+  stopModule(id: string): Observable<unknown>;
+  startModule(id: string): Observable<unknown>;
+  updateModule(id: string, form: Record<string, unknown>): Observable<Record<string, unknown>>;
+  moduleState(id: string): Observable<Record<string, unknown>>;
+  lookupModuleState(id: string, key: string): Observable<unknown>;
   querySystems(params?: Record<string, unknown>): {
     subscribe(o: { next: (v: { total: number; data: Array<{ id: string }> }) => void; error: (e: unknown) => void }): unknown;
   };
 }
+interface Observable<T> {
+  subscribe(o: { next: (v: T) => void; error: (e: unknown) => void }): unknown;
+}
 const client = (await import(spec)) as TsClient;
+const once = <T>(observable: Observable<T>, what = 'request') =>
+  new Promise<T>((resolve, reject) =>
+    observable.subscribe({
+      next: resolve,
+      error: (e) => reject(new Error(`${what}: ${e instanceof Error ? e.message : `HTTP ${(e as { status?: number })?.status} ${JSON.stringify(e)}`}`)),
+    }),
+  );
+/** The client's model objects as plain data (it adds class instances and defaults). */
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
 
 function waitFor<T>(values: T[], match: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -106,6 +136,19 @@ try {
   if (scenario.apiKey) client.setAPI_Key(scenario.apiKey);
   if (scenario.jwt) client.setToken(scenario.jwt, Date.now() + 3600_000);
 
+  if (scenario.lifecycleModule) {
+    const id = scenario.lifecycleModule;
+    const shown = plain(await once(client.showModule(id), 'showModule'));
+    await once(client.stopModule(id), 'stopModule');
+    const afterStop = plain(await once(client.showModule(id), 'showModule'));
+    await once(client.startModule(id), 'startModule');
+    const afterStart = plain(await once(client.showModule(id), 'showModule'));
+    const updated = plain(await once(client.updateModule(id, { settings: { pollMs: 400 } }), 'updateModule'));
+    const state = plain(await once(client.moduleState(id), 'moduleState'));
+    const connected = await once(client.lookupModuleState(id, 'connected'), 'lookupModuleState');
+    const lifecycle: TsClientLifecycle = { shown, afterStop, afterStart, updated, state, connected };
+    parentPort!.postMessage({ ok: true, observations: lifecycle });
+  } else {
   const mod = client.getModule(scenario.sys, 'Display', 1);
   const power = mod.binding<boolean>('power');
   const seen: Array<boolean | null> = [];
@@ -129,6 +172,7 @@ try {
   const systems = { total: page.total, ids: page.data.map((s) => s.id) };
   const observations: TsClientObservations = { initial, execResult, notified, volumeError, systems };
   parentPort!.postMessage({ ok: true, observations });
+  }
 } catch (err) {
   parentPort!.postMessage({ ok: false, error: err instanceof Error ? err.message : JSON.stringify(err) });
 }

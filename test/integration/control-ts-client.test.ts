@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { type RunningGateway, startGateway } from '../helpers/gateway.js';
 import { adminCaller } from '../helpers/control-gateway.js';
-import { runTsClient } from '../helpers/ts-client-run.js';
+import { runTsClient, runTsClientLifecycle } from '../helpers/ts-client-run.js';
 
 const jwtSecret = 'ts-client-test-secret-0123456789';
 
@@ -43,5 +43,18 @@ describe('@placeos/ts-client against the control channel', () => {
       .setExpirationTime('10m')
       .sign(new TextEncoder().encode(jwtSecret));
     expectScenario(await runTsClient({ host: `127.0.0.1:${gw.port}`, sys: 'sys-demo', jwt }));
+  });
+
+  it('shows, stops, starts and updates a module with its lifecycle functions (issue 15)', async () => {
+    const seen = await runTsClientLifecycle({ host: `127.0.0.1:${gw.port}`, sys: 'sys-lab', apiKey: 'demo-admin-key', lifecycleModule: 'mod-projector-1' });
+    assert.equal(seen.shown.id, 'mod-projector-1');
+    assert.equal(seen.shown.running, true);
+    assert.equal(seen.shown.control_system_id, 'sys-lab');
+    assert.equal(seen.shown.custom_name, 'Projector');
+    assert.equal(seen.afterStop.running, false);
+    assert.equal(seen.afterStart.running, true);
+    assert.equal((seen.updated.settings as Record<string, unknown>).pollMs, 400, 'updateModule changed the settings');
+    assert.equal(seen.state.connected, true);
+    assert.equal(seen.connected, true);
   });
 });

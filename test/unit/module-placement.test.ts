@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership } from '../../src/backends/memory/memory-fleet.js';
+import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership, MemoryModuleOverrides } from '../../src/backends/memory/memory-fleet.js';
 import { type ModuleId, moduleId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { ModulePlacement } from '../../src/fleet/module-placement.js';
@@ -42,6 +42,7 @@ function fleetOf(clock: FakeClock) {
       modules,
       membership: new MemoryMembership(space, name, timing),
       leases: new MemoryLeases(space, name, timing.leaseTtlMs),
+      overrides: new MemoryModuleOverrides(space),
       runtime: devices.runtimeOf(name),
       clock,
       log: silentLogger,

@@ -2,7 +2,19 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { Clock } from '../../core/clock.js';
 import type { DriverLogLine } from '../../core/driver-host.js';
 import { GatewayError, isGatewayError } from '../../core/errors.js';
-import { type FleetBus, type FleetMembership, type FleetRequest, type Lease, type ModuleLeases, type ModulePlacementRecord, type NodeId, notDelivered, wasNotDelivered } from '../../core/fleet.js';
+import {
+  type FleetBus,
+  type FleetMembership,
+  type FleetRequest,
+  type Lease,
+  type ModuleLeases,
+  type ModuleOverride,
+  type ModuleOverrides,
+  type ModulePlacementRecord,
+  type NodeId,
+  notDelivered,
+  wasNotDelivered,
+} from '../../core/fleet.js';
 import type { ModuleId } from '../../core/ids.js';
 
 /**
@@ -18,6 +30,7 @@ export class MemoryFleetSpace {
   readonly handlers = new Map<NodeId, (request: FleetRequest) => Promise<unknown>>();
   readonly logListeners = new Map<ModuleId, Set<(line: DriverLogLine) => void>>();
   readonly changeListeners = new Set<() => void>();
+  readonly overrides = new Map<ModuleId, ModuleOverride>();
   /** Nodes a test has cut off: their calls fail as with an unreachable store. */
   readonly cut = new Set<NodeId>();
 
@@ -233,5 +246,28 @@ export class MemoryFleetBus implements FleetBus {
 
   async close(): Promise<void> {
     this.space.handlers.delete(this.nodeId);
+  }
+}
+
+export class MemoryModuleOverrides implements ModuleOverrides {
+  constructor(private readonly space: MemoryFleetSpace) {}
+
+  async all(): Promise<Map<ModuleId, ModuleOverride>> {
+    return new Map([...this.space.overrides].map(([id, o]) => [id, structuredClone(o)]));
+  }
+
+  async get(module: ModuleId): Promise<ModuleOverride> {
+    return structuredClone(this.space.overrides.get(module) ?? {});
+  }
+
+  async setStopped(module: ModuleId, stopped: { by: string; at: number } | undefined): Promise<void> {
+    const current = { ...this.space.overrides.get(module) };
+    if (stopped) current.stopped = stopped;
+    else delete current.stopped;
+    this.space.overrides.set(module, current);
+  }
+
+  async setSettings(module: ModuleId, settings: Record<string, unknown>): Promise<void> {
+    this.space.overrides.set(module, { ...this.space.overrides.get(module), settings: structuredClone(settings) });
   }
 }

@@ -178,6 +178,14 @@ export const pjlinkDriver = defineDriver({
           return { power: status.get('power'), input: status.get('input'), mute: status.get('mute') };
         }),
       },
+      // A new poll interval applies at once; the address and timeouts apply at the module's next start.
+      onSettings(settings) {
+        if (stopPolling && client.isConnected) {
+          stopPolling();
+          stopPolling = mod.every(settings.pollMs, refresh);
+        }
+        mod.log.info(`settings applied: polling every ${settings.pollMs} ms`);
+      },
       onUnload() {
         client.close();
       },

@@ -117,7 +117,7 @@ async function handle(message: ToHost): Promise<void> {
         return;
       }
       records.set(id, message.module);
-      const outcome = await runtime.load(id);
+      const outcome = await runtime.load(id, message.settings);
       const functions = runtime.functions(id);
       send({ t: 'loaded', module: id, ...outcome, ...(functions && { functions }) });
       return;

@@ -12,7 +12,7 @@ export interface DriverSource {
 
 /** Gateway → driver host (IPC, in order). */
 export type ToHost =
-  | { t: 'load'; module: ModuleRecord; driver: DriverSource; devices: Array<[string, DeviceAddress]> }
+  | { t: 'load'; module: ModuleRecord; driver: DriverSource; devices: Array<[string, DeviceAddress]>; settings?: Record<string, unknown> }
   | { t: 'unload'; module: string }
   | { t: 'exec'; id: number; module: string; method: string; args: unknown[]; caller: Principal }
   | { t: 'settings'; id: number; module: string; settings: unknown }
