@@ -207,7 +207,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);
-  const placements = (modules: readonly ModuleId[]) => fleet.leases.placements(modules);
+  // A lease outlives a node that died (until its TTL): what that node last reported is stale.
+  const placements = async (modules: readonly ModuleId[]) => {
+    const placed = await fleet.leases.placements(modules);
+    const live = new Set(fleet.membership.live());
+    for (const [module, record] of placed) {
+      if (!live.has(record.node)) placed.set(module, { node: record.node, running: false, reason: `its node ${record.node} is gone; moving` });
+    }
+    return placed;
+  };
   registerControlRest(http, {
     auth: controlAuth,
     directory,
@@ -271,7 +279,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     profiles: () => hub.snapshot(),
     backends: () => backends,
     fleet: async () => {
-      const placed = await fleet.leases.placements(moduleIds);
+      const placed = await placements(moduleIds);
       return { nodes: fleet.membership.live(), modules: Object.fromEntries(moduleIds.map((id) => [id, placed.get(id) ?? null])) };
     },
   });

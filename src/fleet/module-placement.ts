@@ -169,6 +169,8 @@ export class ModulePlacement {
     await this.options.runtime.unload(module);
     this.options.metrics.modulesRunning.set(this.held.size);
     this.options.log.info({ module, reason }, 'module handed over');
+    // Said before the lease goes, so a node dying in between never leaves "running" behind.
+    await this.options.leases.report(held.lease, { running: false, reason }).catch(() => {});
     await this.options.leases.release(held.lease).catch((err: unknown) => {
       this.options.log.warn({ module, err: String(err) }, 'lease release failed; it runs out on its own');
     });

@@ -12,6 +12,8 @@ export interface PjlinkSimulatorOptions {
   name?: string;
   /** Called with the number of open connections whenever one opens or closes (tests count them). */
   onConnections?: (open: number) => void;
+  /** Called with every command received (`POWR ?`, `INPT 31`...). */
+  onCommand?: (command: string) => void;
 }
 
 /**
@@ -89,6 +91,7 @@ export class PjlinkSimulator {
         digest = '';
         if (request.kind === 'malformed') continue;
         this.received.push(`${request.command} ${request.param}`);
+        this.options.onCommand?.(`${request.command} ${request.param}`);
         socket.write(`%1${request.command}=${this.answer(request.command, request.param)}${pjlinkTerminator}`);
       }
     });

@@ -35,7 +35,7 @@ class Device {
   private readonly waiters: Array<{ count: number; resolve: () => void }> = [];
 
   constructor() {
-    this.sim = new PjlinkSimulator({ onConnections: (open) => this.count(open) });
+    this.sim = new PjlinkSimulator({ onConnections: (open) => this.count(open), onCommand: (c) => this.command(c) });
     this.sim.power = '1';
     // Every valid PJLink input code, so each exec in a run can name a code of its own.
     for (let a = 1; a <= 5; a++) for (let b = 1; b <= 9; b++) if (!this.sim.inputs.includes(`${a}${b}`)) this.sim.inputs.push(`${a}${b}`);
@@ -48,6 +48,21 @@ class Device {
       const timer = setTimeout(() => reject(new Error(`device: ${this.open} connections, not ${count}, after ${timeoutMs} ms`)), timeoutMs);
       this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
     });
+  }
+
+  private readonly commandWaiters: Array<{ match: string; left: number; resolve: () => void }> = [];
+
+  /** Resolves once `count` more `command`s arrived (polls, for example). */
+  nextCommands(command: string, count: number): Promise<void> {
+    return new Promise((resolve) => this.commandWaiters.push({ match: command, left: count, resolve }));
+  }
+
+  private command(command: string): void {
+    for (const w of [...this.commandWaiters]) {
+      if (w.match !== command || --w.left > 0) continue;
+      this.commandWaiters.splice(this.commandWaiters.indexOf(w), 1);
+      w.resolve();
+    }
   }
 
   inputsSet(code: string): number {
@@ -267,6 +282,56 @@ describe('control fleet: three nodes on one Redis, one PJLink device', { timeout
     await owner(nodes.get('a')!);
     await device.until(1, 10_000);
     assert.ok(device.longestOverlapMs < leaseTtlMs, `two connections for ${device.longestOverlapMs} ms`);
+  });
+
+  it('module lifecycle across nodes: stopped through one node, it stays stopped when its node dies; started through another, it runs there', async () => {
+    await device.until(1, 10_000);
+    const runsOn = await owner(nodes.get('a')!);
+    const [via] = [...nodes].find(([n]) => n !== runsOn)!;
+    const api = (gw: GatewayProcess, path: string, init: RequestInit = {}) => fetch(`${gw.url}/api/engine/v2${path}`, { ...init, headers: { ...admin, 'Content-Type': 'application/json' } });
+
+    // A new poll interval applies without a reload: the device sees the polls come faster.
+    const slow = performance.now();
+    await device.nextCommands('POWR ?', 3);
+    const slowMs = performance.now() - slow;
+    const patched = await api(nodes.get(via)!, `/modules/${projector}`, { method: 'PATCH', body: JSON.stringify({ settings: { pollMs: 100 } }) });
+    assert.equal(patched.status, 200);
+    const fast = performance.now();
+    await device.nextCommands('POWR ?', 3);
+    const fastMs = performance.now() - fast;
+    assert.ok(fastMs < slowMs / 2, `3 polls took ${slowMs.toFixed(0)} ms at 500 ms, ${fastMs.toFixed(0)} ms at 100 ms`);
+    assert.equal(device.open, 1, 'the same connection: no reload');
+    const refused = await api(nodes.get(via)!, `/modules/${projector}`, { method: 'PATCH', body: JSON.stringify({ settings: { pollMs: 5 } }) });
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: string }).error, /settings\.pollMs/);
+
+    assert.equal((await api(nodes.get(via)!, `/modules/${projector}/stop`, { method: 'POST' })).status, 200);
+    await device.until(0, 10_000);
+    const victim = nodes.get(runsOn)!;
+    const survivor = nodes.get(via)!;
+    const logsBefore = survivor.logs.length;
+    victim.child.kill('SIGKILL');
+    nodes.delete(runsOn);
+    // The survivors see the dead node leave (a line logged after the kill); the module stays stopped.
+    await survivor.waitForLog(
+      (l) => l.msg === 'fleet membership changed' && Array.isArray(l.nodes) && !l.nodes.includes(victim.nodeId) && survivor.logs.indexOf(l) >= logsBefore,
+      15_000,
+    );
+    const shown = (await (await api(nodes.get(via)!, `/modules/${projector}`)).json()) as Record<string, unknown>;
+    assert.equal(shown.running, false, JSON.stringify(shown));
+    assert.equal(shown.stopped, true);
+    assert.equal(device.open, 0);
+    const client = await connect(nodes.get(via)!);
+    const answer = await exec(client, codes());
+    assert.equal(answer.error_code, 6);
+    assert.match(answer.msg ?? '', /stopped by demo-admin/);
+
+    assert.equal((await api(nodes.get(via)!, `/modules/${projector}/start`, { method: 'POST' })).status, 200);
+    await device.until(1, 10_000);
+    assert.notEqual(await owner(nodes.get(via)!), runsOn);
+    const started = (await (await api(nodes.get(via)!, `/modules/${projector}`)).json()) as { settings: { pollMs: number } };
+    assert.equal(started.settings.pollMs, 100, 'the operator’s settings hold on the new node');
+    assertNeverDrivenTwice();
   });
 
   it('a node cut off from Redis stops its modules before another node takes them over', async () => {
