@@ -15,6 +15,7 @@ export type { CloseInfo, ConnectionOptions } from './managed-socket.js';
 export type { ConnectionStatus, StatusEvent, StatusStream } from './status.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelayMs } from './backoff.js';
+export type { CallOptions, Clock, OfflinePolicy } from './timing.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export { ControlClient } from './control-client.js';
 export type {
@@ -24,6 +25,8 @@ export type {
   ControlFrameIn,
   ControlMeta,
   DebugLine,
+  Decoder,
+  ExecOptions,
   ExecResult,
   ModuleTarget,
   VariableTarget,

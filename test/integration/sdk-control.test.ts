@@ -48,7 +48,7 @@ describe('SDK ControlClient against the gateway', () => {
     const values = c.values(power);
     assert.equal(await firstMatching(values, () => true), false);
     const changed = firstMatching(values, (v) => v === true);
-    const result = await c.exec<boolean>(display1, 'power', [true]);
+    const result = await c.exec(display1, 'power', [true], { decode: (v) => v === true });
     assert.deepEqual(result, { value: true, code: 200, meta: { ...display1, name: 'power' } });
     assert.equal(await changed, true);
     await values.return!();
