@@ -202,7 +202,14 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   bind(target: VariableTarget, options: CallOptions = {}): Promise<BindResult> {
     const entry = this.bindingEntry(target);
     entry.explicit = true;
-    return this.within(this.bindOnce(entry), `bind ${describe(entry.target)}`, options);
+    return this.within(this.bindOnce(entry), `bind ${describe(entry.target)}`, options).catch((err: unknown) => {
+      // A bind the caller saw fail (timeout, abort, refusal) leaves no binding behind to come back later.
+      if (entry.listeners.size === 0 && this.bindings.get(bindingKey(entry.target)) === entry) {
+        entry.explicit = false;
+        void this.release(entry, () => {});
+      }
+      throw err;
+    });
   }
 
   /** Unbinds a variable: its watchers stop receiving values and its `values()` iterators end. */
@@ -259,7 +266,8 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     try {
       await this.within(this.bindOnce(entry), `watch ${describe(entry.target)}`, options);
     } catch (err) {
-      await this.release(entry, deliver);
+      // The caller is told now; the unbind (if one is due) needs no waiting for.
+      void this.release(entry, deliver);
       throw err;
     }
     return () => this.release(entry, deliver);

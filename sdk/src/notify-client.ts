@@ -139,6 +139,11 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   private joinQueue: Promise<unknown> = Promise.resolve();
   /** The token the gateway reported expired: never re-sent by a queued re-join (the refresh joins instead). */
   private expiredToken: string | undefined;
+  /**
+   * Aborted (with a 409 NotifyRequestError) when the intent changes: a join or re-join waiting for a socket
+   * during an outage settles at once instead of holding the queue, and is never sent.
+   */
+  private intentController = new AbortController();
   /** Aborted by close(): cancels the join retry sleeps. */
   private readonly lifetime = new AbortController();
 
@@ -205,12 +210,12 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   join(token: string, options: CallOptions = {}): Promise<{ channelId: string }> {
     this.token = token;
     this.expiredToken = undefined;
-    const intent = ++this.intent;
+    const intent = this.newIntent();
     this.socket.start();
     return settling<{ channelId: string }>(
       this.socket.clock,
       'join',
-      { timeoutMs: options.timeoutMs ?? this.options.joinTimeoutMs ?? 30_000, signal: options.signal },
+      { timeoutMs: options.timeoutMs ?? this.options.joinTimeoutMs ?? 30_000, signal: [options.signal, this.intentController.signal] },
       ({ resolve, reject, onSettled }) => {
         const abort = new AbortController();
         let joined = false;
@@ -219,9 +224,11 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
           // Given up (timeout, abort, refusal): the application was told "not joined", so no automatic
           // re-join may later make it true behind its back.
           // (A join refused while another channel stays joined has restored that channel's token: kept.)
-          if (!joined && this.intent === intent && this.token === token) {
-            this.token = undefined;
-            this.intent += 1;
+          if (!joined && this.intent === intent) {
+            if (this.token === token) {
+              this.token = undefined;
+              this.newIntent();
+            }
             this.idleIfNothingToJoin();
           }
         });
@@ -237,7 +244,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   leave(options: CallOptions = {}): Promise<void> {
     this.token = undefined;
     this.expiredToken = undefined;
-    this.intent += 1;
+    this.newIntent();
     return settling<void>(this.socket.clock, 'leave', { timeoutMs: options.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000, signal: options.signal }, ({ resolve, reject, onSettled }) => {
       const abort = new AbortController();
       onSettled(() => abort.abort());
@@ -298,6 +305,13 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
 
   // --- joining -------------------------------------------------------------------------------------------
 
+  /** The application changed its mind (join, leave, a join given up): work for the old intent stops. */
+  private newIntent(): number {
+    this.intentController.abort(new NotifyRequestError('left (or joined again) before the join completed', 409));
+    this.intentController = new AbortController();
+    return ++this.intent;
+  }
+
   private serialised<T>(task: () => Promise<T>): Promise<T> {
     const run = this.joinQueue.then(task, task);
     this.joinQueue = run.catch(() => {});
@@ -316,9 +330,9 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     }
   }
 
-  private whenOpen(signal?: AbortSignal): Promise<void> {
+  private whenOpen(...signals: Array<AbortSignal | undefined>): Promise<void> {
     this.socket.start();
-    return settling<void>(this.socket.clock, 'connect', { timeoutMs: Infinity, signal }, ({ resolve, reject, onSettled }) =>
+    return settling<void>(this.socket.clock, 'connect', { timeoutMs: Infinity, signal: signals }, ({ resolve, reject, onSettled }) =>
       onSettled(this.socket.onceOpen(resolve, reject)),
     );
   }
@@ -327,7 +341,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     const stale = () => this.intent !== intent;
     const left = () => new NotifyRequestError('left (or joined again) before the join completed', 409);
     if (stale() || this.token === undefined) throw left();
-    await this.whenOpen(signal);
+    await this.whenOpen(signal, this.intentController.signal);
     // The token is read after the wait: a leave() or join() during an outage must not see the old one sent.
     const token = this.token;
     if (stale() || token === undefined) throw left();
@@ -418,7 +432,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     if (this.token === undefined) return;
     if (!refresh) {
       this.token = undefined;
-      this.intent += 1;
+      this.newIntent();
       this.idleIfNothingToJoin();
       return;
     }
@@ -432,7 +446,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
       this.emit('error', asSdkError(err, 'token refresh failed'));
       if (this.intent === intent) {
         this.token = undefined;
-        this.intent += 1;
+        this.newIntent();
         this.idleIfNothingToJoin();
       }
     }
@@ -444,7 +458,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   }
 
   private closedForGood(info: CloseInfo): void {
-    this.lifetime.abort();
+    this.lifetime.abort(new ClientClosedError('client closed'));
     const error = info.error ?? new ClientClosedError('client closed');
     for (const set of [...this.commands.values()]) for (const w of [...set]) w.settle.reject(error);
     for (const set of [...this.downloads.values()]) for (const w of [...set]) w.settle.reject(error);

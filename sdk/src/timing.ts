@@ -1,4 +1,4 @@
-import { AbortError, TimeoutError } from './errors.js';
+import { AbortError, SwitchboardError, TimeoutError } from './errors.js';
 
 /**
  * Time as an option, so every delay of the SDK (reconnection, heartbeat, timeouts, retry sleeps) can be driven
@@ -53,7 +53,12 @@ export type Settle<T> = {
  * (counted from now) and the signal reject it otherwise. Every cleanup registered runs exactly once when it
  * settles, so no timer, listener or waiter outlives the call.
  */
-export function settling<T>(clock: Clock, what: string, options: { timeoutMs: number; signal?: AbortSignal | undefined }, start: (settle: Settle<T>) => void): Promise<T> {
+export function settling<T>(
+  clock: Clock,
+  what: string,
+  options: { timeoutMs: number; signal?: AbortSignal | undefined | Array<AbortSignal | undefined> },
+  start: (settle: Settle<T>) => void,
+): Promise<T> {
   return new Promise<T>((resolvePromise, rejectPromise) => {
     const cleanups: Array<() => void> = [];
     let settled = false;
@@ -80,12 +85,14 @@ export function settling<T>(clock: Clock, what: string, options: { timeoutMs: nu
         return settled;
       },
     };
-    const { signal, timeoutMs } = options;
-    if (signal?.aborted) {
-      rejectPromise(abortError(signal, what));
+    const { timeoutMs } = options;
+    const signals = (Array.isArray(options.signal) ? options.signal : [options.signal]).filter((s): s is AbortSignal => s !== undefined);
+    const aborted = signals.find((s) => s.aborted);
+    if (aborted) {
+      rejectPromise(abortError(aborted, what));
       return;
     }
-    if (signal) {
+    for (const signal of signals) {
       const onAbort = () => settle.reject(abortError(signal, what));
       signal.addEventListener('abort', onAbort, { once: true });
       cleanups.push(() => signal.removeEventListener('abort', onAbort));
@@ -133,7 +140,11 @@ export function sleep(clock: Clock, delayMs: number, ...signals: Array<AbortSign
   });
 }
 
-/** Always the SDK's AbortError (one `instanceof` for every abort); the signal's reason is its `cause`. */
-export function abortError(signal: AbortSignal, what: string): AbortError {
+/**
+ * The SDK's AbortError (one `instanceof` for every abort; the signal's reason is its `cause`), except for the
+ * SDK's own signals, aborted with the error to report (ClientClosedError when the client closes).
+ */
+export function abortError(signal: AbortSignal, what: string): SwitchboardError {
+  if (signal.reason instanceof SwitchboardError) return signal.reason;
   return new AbortError(`${what}: aborted`, signal.reason);
 }
