@@ -67,14 +67,6 @@ export function controlPanel(): HTMLElement {
     await release();
     await client?.close();
     client = undefined;
-    // Asking REST first turns a bad key into a readable 401/403 message at once (the SDK learns it too).
-    let systems: SystemJson[];
-    try {
-      systems = await api<SystemJson[]>('/api/engine/v2/systems');
-    } catch (err) {
-      feedback.textContent = errorText(err);
-      return;
-    }
     const c = new ControlClient({ url: gatewayHttp, apiKey: apiKey() });
     c.onStatus((e) => {
       status.textContent = e.error && e.status !== 'connected' ? `${e.status} (${e.error.message})` : e.status;
@@ -83,7 +75,10 @@ export function controlPanel(): HTMLElement {
     c.on('error', (err) => (feedback.textContent = errorText(err)));
     client = c;
     try {
+      // A refused key ends here as AuthenticationError: the SDK asks the gateway why the upgrade failed,
+      // since the browser will not say.
       await c.connect();
+      const systems = await api<SystemJson[]>('/api/engine/v2/systems');
       systemSelect.replaceChildren(h('option', { value: '' }, '— system —'), ...systems.map((s) => h('option', { value: s.id }, `${s.name} (${s.id})`)));
       systemSelect.disabled = false;
     } catch (err) {

@@ -11,7 +11,7 @@ import {
 } from './errors.js';
 import { type CloseInfo, type ConnectionOptions, ManagedSocket } from './managed-socket.js';
 import type { StatusEvent, StatusStream } from './status.js';
-import { type CallOptions, type OfflinePolicy, type Settle, settling } from './timing.js';
+import { type CallOptions, type OfflineOptions, type OfflinePolicy, type Settle, settling } from './timing.js';
 
 export type { ControlMeta };
 
@@ -90,11 +90,11 @@ export interface ControlClientOptions extends ConnectionOptions {
   fetch?: (url: string, init: { method: 'GET' }) => Promise<{ status: number }>;
 }
 
-/** Options of `exec`. */
-export interface ExecOptions extends CallOptions {
-  /** Overrides `execWhenOffline` for this call. */
-  whenOffline?: OfflinePolicy;
-}
+/** Options of `exec`: `whenOffline` overrides `execWhenOffline` for this call. */
+export interface ExecOptions extends CallOptions, OfflineOptions {}
+
+/** Options of `bind`, `watch` and `debug`: `whenOffline` defaults to `queue` (they are re-established after every reconnection anyway). */
+export interface SubscribeOptions extends CallOptions, OfflineOptions {}
 
 /** Checks (and converts) a value received from the gateway; throws when it is not what the caller expects. */
 export type Decoder<T> = (value: unknown) => T;
@@ -117,14 +117,18 @@ interface BindingEntry {
   enders: Set<() => void>;
   /** Bound by `bind()` (stays until `unbind()`), not only by watchers. */
   explicit: boolean;
-  /** The bind sent on socket `generation`: later binds and watchers of the variable on that socket reuse it. */
+  /** The bind answered on socket `generation`: later binds and watchers of the variable on that socket reuse it. */
   bound?: { generation: number; result: Promise<BindResult> };
+  /** The bind being sent (across reconnections), until it is answered or fails. */
+  inflight?: Promise<BindResult> | undefined;
   last?: { json: string; value: unknown; meta: ControlMeta };
 }
 
 interface DebugEntry {
   target: Required<ModuleTarget>;
   listeners: Set<(line: DebugLine) => void>;
+  /** The debug request being sent (across reconnections): the re-debug after a reconnection reuses it. */
+  inflight?: Promise<void> | undefined;
 }
 
 interface RequestOptions extends CallOptions {
@@ -199,7 +203,9 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   }
 
   /** Binds a status variable; its values arrive as `notify` events and to watchers. Kept across reconnections. */
-  bind(target: VariableTarget, options: CallOptions = {}): Promise<BindResult> {
+  bind(target: VariableTarget, options: SubscribeOptions = {}): Promise<BindResult> {
+    const offline = this.failFast(options, `bind ${describe(normalise(target))}`);
+    if (offline) return Promise.reject(offline);
     const entry = this.bindingEntry(target);
     entry.explicit = true;
     return this.within(this.bindOnce(entry), `bind ${describe(entry.target)}`, options).catch((err: unknown) => {
@@ -246,9 +252,11 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * bound explicitly). Values are `unknown` unless `decode` checks them; one it rejects is reported as an
    * `error` event (UnexpectedValueError) and not passed on. A listener that throws does not disturb others.
    */
-  watch(target: VariableTarget, listener: (value: unknown, meta: ControlMeta) => void, options?: CallOptions): Promise<() => Promise<void>>;
-  watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: CallOptions & { decode: Decoder<T> }): Promise<() => Promise<void>>;
-  async watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: CallOptions & { decode?: Decoder<T> } = {}): Promise<() => Promise<void>> {
+  watch(target: VariableTarget, listener: (value: unknown, meta: ControlMeta) => void, options?: SubscribeOptions): Promise<() => Promise<void>>;
+  watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: SubscribeOptions & { decode: Decoder<T> }): Promise<() => Promise<void>>;
+  async watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: SubscribeOptions & { decode?: Decoder<T> } = {}): Promise<() => Promise<void>> {
+    const offline = this.failFast(options, `watch ${describe(normalise(target))}`);
+    if (offline) throw offline;
     const entry = this.bindingEntry(target);
     const decode = options.decode;
     const deliver: ValueListener = (value, meta) => {
@@ -351,8 +359,10 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * Streams a module's log lines to `listener` (`mod` may be the module id or its name). Kept across
    * reconnections. The returned function stops it (sends `ignore` once no listener is left).
    */
-  async debug(target: ModuleTarget, listener: (line: DebugLine) => void, options: CallOptions = {}): Promise<() => Promise<void>> {
+  async debug(target: ModuleTarget, listener: (line: DebugLine) => void, options: SubscribeOptions = {}): Promise<() => Promise<void>> {
     const t = normaliseModule(target);
+    const offline = this.failFast(options, `debug ${t.sys}/${t.mod}_${t.index}`);
+    if (offline) throw offline;
     const key = moduleKey(t);
     let entry = this.debugs.get(key);
     const fresh = !entry;
@@ -413,8 +423,10 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * itself answers 426 before looking at credentials).
    */
   private async probeCredentials(): Promise<number | undefined> {
-    const fetchFn = this.options.fetch ?? (globalThis as { fetch?: ControlClientOptions['fetch'] }).fetch;
-    if (typeof fetchFn !== 'function') return undefined;
+    const platform = (globalThis as { fetch?: ControlClientOptions['fetch'] }).fetch;
+    // Browsers throw "Illegal invocation" for a fetch called without its global as `this`.
+    const fetchFn = this.options.fetch ?? (typeof platform === 'function' ? platform.bind(globalThis) : undefined);
+    if (!fetchFn) return undefined;
     const url = new URL(this.url());
     url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
     url.pathname = url.pathname.slice(0, -'/control'.length);
@@ -449,6 +461,12 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     });
   }
 
+  /** The error a call asking to fail fast gets while the client is reconnecting; undefined otherwise. */
+  private failFast(options: OfflineOptions, what: string): NotConnectedError | undefined {
+    if (options.whenOffline !== 'fail' || !this.socket.isReconnecting) return undefined;
+    return new NotConnectedError(`${what} not sent: the client is reconnecting`);
+  }
+
   /** A shared operation awaited by one caller with its own deadline and signal. */
   private within<T>(shared: Promise<T>, what: string, options: CallOptions): Promise<T> {
     return settling<T>(this.socket.clock, what, { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, signal: options.signal }, ({ resolve, reject }) => {
@@ -469,13 +487,22 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * so watchers coming and going leave no request ids behind.
    */
   private bindOnce(entry: BindingEntry): Promise<BindResult> {
-    const generation = this.socket.generation;
-    if (this.socket.isOpen && entry.bound?.generation === generation) return entry.bound.result;
+    // A bind still on its way (waiting for a socket, or retried after a drop) serves everyone: the re-bind
+    // after a reconnection must not send a second one.
+    if (entry.inflight) return entry.inflight;
+    if (this.socket.isOpen && entry.bound?.generation === this.socket.generation) return entry.bound.result;
     const result = this.sendBind(entry);
-    if (this.socket.isOpen) entry.bound = { generation, result };
-    result.catch(() => {
-      if (entry.bound?.result === result) entry.bound = undefined;
-    });
+    entry.inflight = result;
+    result
+      .then(
+        () => (entry.bound = { generation: this.socket.generation, result }),
+        () => {
+          if (entry.bound?.result === result) entry.bound = undefined;
+        },
+      )
+      .finally(() => {
+        if (entry.inflight === result) entry.inflight = undefined;
+      });
     return result;
   }
 
@@ -493,7 +520,16 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     }
   }
 
-  private async sendDebug(entry: DebugEntry): Promise<void> {
+  private sendDebug(entry: DebugEntry): Promise<void> {
+    if (entry.inflight) return entry.inflight;
+    const sending = this.sendDebugOnce(entry).finally(() => {
+      if (entry.inflight === sending) entry.inflight = undefined;
+    });
+    entry.inflight = sending;
+    return sending;
+  }
+
+  private async sendDebugOnce(entry: DebugEntry): Promise<void> {
     for (;;) {
       try {
         await this.request('debug', { ...entry.target, name: 'debug' }, { onSent: (id) => this.debugsById.set(id, entry) });

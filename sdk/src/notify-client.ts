@@ -13,7 +13,7 @@ import { callListener, Emitter } from './emitter.js';
 import { ClientClosedError, CommandFailedError, ConnectionLostError, NotConnectedError, NotifyRequestError, SwitchboardError } from './errors.js';
 import { type CloseInfo, type ConnectionOptions, ManagedSocket } from './managed-socket.js';
 import type { StatusEvent, StatusStream } from './status.js';
-import { type CallOptions, type Settle, settling, sleep } from './timing.js';
+import { type CallOptions, type OfflineOptions, type Settle, settling, sleep } from './timing.js';
 
 export type { CommandStatusMessage, DataDownloadMessage, NotificationMessage };
 
@@ -205,9 +205,12 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
    * Joins the profile channel of `token` and keeps it joined across reconnections. Resolves with the
    * channel (profile) id once joined, reconnecting first if the socket drops meanwhile; rejects with
    * NotifyRequestError (401 bad token, 409 joined elsewhere, 503 ...), TimeoutError (default `joinTimeoutMs`),
-   * AbortError. When it rejects, the client does not join with this token later by itself.
+   * AbortError, NotConnectedError (`whenOffline: 'fail'` while reconnecting; default `queue`). When it
+   * rejects, the client does not join with this token later by itself.
    */
-  join(token: string, options: CallOptions = {}): Promise<{ channelId: string }> {
+  join(token: string, options: CallOptions & OfflineOptions = {}): Promise<{ channelId: string }> {
+    // Failing fast leaves everything as it was: the channel joined (or wanted) before stays.
+    if (options.whenOffline === 'fail' && this.socket.isReconnecting) return Promise.reject(new NotConnectedError('join not sent: the client is reconnecting'));
     this.token = token;
     this.expiredToken = undefined;
     const intent = this.newIntent();

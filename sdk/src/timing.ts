@@ -40,6 +40,15 @@ export interface CallOptions {
 /** What to do with a request made while the client is reconnecting after losing its connection. */
 export type OfflinePolicy = 'queue' | 'fail';
 
+/** Options of the calls that can fail fast while the client is reconnecting. */
+export interface OfflineOptions {
+  /**
+   * `queue`: wait for the next socket, within the call's timeout. `fail`: reject at once with
+   * NotConnectedError (certainly not sent). Each method documents its default.
+   */
+  whenOffline?: OfflinePolicy;
+}
+
 export type Settle<T> = {
   resolve: (value: T) => void;
   reject: (error: unknown) => void;

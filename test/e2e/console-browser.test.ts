@@ -45,7 +45,8 @@ describe('web console in Chromium', () => {
     page.on('pageerror', (err) => pageErrors.push(err.message));
     // The control socket passes through the test, which refuses binds of the variable `secret` the way a
     // gateway refuses a variable the key may not reach (the demo has no such variable).
-    await page.routeWebSocket(/\/systems\/control/, (ws) => {
+    const proxied = (url: URL) => url.pathname.endsWith('/systems/control') && url.searchParams.get('api-key') === 'demo-admin-key';
+    await page.routeWebSocket(proxied, (ws) => {
       const server = ws.connectToServer();
       ws.onMessage((message) => {
         const frame = parseFrame(message);
@@ -90,6 +91,24 @@ describe('web console in Chromium', () => {
     // The admin stats see this page's socket and alice's channel.
     await page.locator('[data-profile="alice"]').waitFor();
     assert.ok(Number(await page.getByTestId('count-notify').textContent()) >= 1);
+  });
+
+  it('reports a refused API key on the control channel as AuthenticationError, without reconnecting', async () => {
+    const sockets: string[] = [];
+    const onSocket = (ws: { url(): string }) => sockets.push(ws.url());
+    page.on('websocket', onSocket);
+    try {
+      await page.getByTestId('api-key').fill('not-a-key');
+      await page.getByTestId('api-key').dispatchEvent('change');
+      await page.getByTestId('control-connect').click();
+      await page.getByTestId('control-feedback').filter({ hasText: 'AuthenticationError' }).waitFor();
+      await page.getByTestId('control-status').filter({ hasText: 'closed' }).waitFor();
+      assert.equal(sockets.filter((url) => url.includes('/systems/control')).length, 1, 'one attempt, no reconnection');
+    } finally {
+      page.off('websocket', onSocket);
+      await page.getByTestId('api-key').fill('demo-admin-key');
+      await page.getByTestId('api-key').dispatchEvent('change');
+    }
   });
 
   it('binds Display_1.power on sys-demo, execs power(true) with a click, and shows the new value', async () => {

@@ -167,6 +167,33 @@ describe('SDK: every awaited call settles', () => {
     await control.client.close();
   });
 
+  it("lets bind, watch, debug and join fail fast while reconnecting (whenOffline: 'fail'); by default they wait", async () => {
+    const clock = new FakeClock();
+    const control = await connectedControl({ clock });
+    const notify = await joinedNotify({ clock });
+    control.ws.drop();
+    notify.ws.drop();
+    const fail = { whenOffline: 'fail' } as const;
+    await Promise.all([
+      assert.rejects(control.client.bind(power, fail), NotConnectedError),
+      assert.rejects(control.client.watch(power, () => {}, fail), NotConnectedError),
+      assert.rejects(control.client.debug(display, () => {}, fail), NotConnectedError),
+      assert.rejects(notify.client.join('tok-bob', fail), NotConnectedError),
+    ]);
+    assert.deepEqual(control.client.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
+    await notify.client.close();
+    const queued = control.client.bind(power);
+    assert.equal(await state(queued), 'pending');
+    const next = FakeWebSocket.nextInstance();
+    clock.advance(100);
+    const ws2 = await next;
+    ws2.accept();
+    const bind = await ws2.nextSent();
+    ws2.deliver({ id: bind.id, type: 'success', meta });
+    await queued;
+    await control.client.close();
+  });
+
   it('bounds connect() by its timeout while the gateway does not answer', async () => {
     const clock = new FakeClock();
     const client = new ControlClient({ url: 'ws://gateway.test', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, clock });
