@@ -2,6 +2,7 @@
 // Regenerates the generated parts of sdk/README.md: the API reference (TypeDoc + typedoc-plugin-markdown,
 // from the TSDoc in sdk/src) and the browser bundle size (the whole SDK bundled by Vite, minified with its
 // esbuild, then gzipped). Run from the repository root: `npm run docs:sdk`. Each part sits between its markers.
+// `--check` changes nothing and fails when the README is out of date.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,8 +57,17 @@ function splice(text, name, content) {
   return `${text.slice(0, from + start.length)}\n${content}\n${text.slice(to)}`;
 }
 
-let readme = readFileSync(readmePath, 'utf8');
-readme = splice(readme, 'bundle-size', await bundleSize());
+const current = readFileSync(readmePath, 'utf8');
+let readme = splice(current, 'bundle-size', await bundleSize());
 readme = splice(readme, 'reference', await reference());
-writeFileSync(readmePath, readme);
-console.log('sdk/README.md updated');
+if (process.argv.includes('--check')) {
+  // For the tests: the README must say what the code and its TSDoc say.
+  if (readme !== current) {
+    console.error('sdk/README.md is out of date: run npm run docs:sdk');
+    process.exit(1);
+  }
+  console.log('sdk/README.md is up to date');
+} else {
+  writeFileSync(readmePath, readme);
+  console.log('sdk/README.md updated');
+}
