@@ -1,6 +1,7 @@
 import type { ControlCommand, ControlMeta } from '../../src/protocol/control.js';
 import { callListener, Emitter } from './emitter.js';
 import {
+  AbortError,
   ClientClosedError,
   ConnectionLostError,
   ControlError,
@@ -122,6 +123,8 @@ interface BindingEntry {
   /** The bind being sent (across reconnections), until it is answered or fails. */
   inflight?: Promise<BindResult> | undefined;
   last?: { json: string; value: unknown; meta: ControlMeta };
+  /** Aborted when the binding is dropped: a bind still waiting for a socket is then never sent. */
+  abort: AbortController;
 }
 
 interface DebugEntry {
@@ -129,6 +132,8 @@ interface DebugEntry {
   listeners: Set<(line: DebugLine) => void>;
   /** The debug request being sent (across reconnections): the re-debug after a reconnection reuses it. */
   inflight?: Promise<void> | undefined;
+  /** Aborted when the stream is dropped: a debug still waiting for a socket is then never sent. */
+  abort: AbortController;
 }
 
 interface RequestOptions extends CallOptions {
@@ -366,14 +371,14 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const key = moduleKey(t);
     let entry = this.debugs.get(key);
     const fresh = !entry;
-    if (!entry) this.debugs.set(key, (entry = { target: t, listeners: new Set() }));
+    if (!entry) this.debugs.set(key, (entry = { target: t, listeners: new Set(), abort: new AbortController() }));
     entry.listeners.add(listener);
     const held = entry;
     try {
       if (fresh) await this.within(this.sendDebug(held), `debug ${t.sys}/${t.mod}_${t.index}`, options);
     } catch (err) {
       held.listeners.delete(listener);
-      if (held.listeners.size === 0 && this.debugs.get(key) === held) this.debugs.delete(key);
+      if (held.listeners.size === 0 && this.debugs.get(key) === held) this.forgetDebug(held);
       throw err;
     }
     return async () => {
@@ -385,9 +390,8 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   /** Stops a module's debug stream for every listener. */
   async ignore(target: ModuleTarget, options: CallOptions = {}): Promise<void> {
     const t = normaliseModule(target);
-    const key = moduleKey(t);
-    this.debugs.delete(key);
-    for (const [id, entry] of this.debugsById) if (moduleKey(entry.target) === key) this.debugsById.delete(id);
+    const entry = this.debugs.get(moduleKey(t));
+    if (entry) this.forgetDebug(entry);
     if (!this.socket.isOpen) return;
     await this.request('ignore', { ...t, name: 'ignore' }, options);
   }
@@ -478,7 +482,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const t = normalise(target);
     const key = bindingKey(t);
     let entry = this.bindings.get(key);
-    if (!entry) this.bindings.set(key, (entry = { target: t, listeners: new Set(), enders: new Set(), explicit: false }));
+    if (!entry) this.bindings.set(key, (entry = { target: t, listeners: new Set(), enders: new Set(), explicit: false, abort: new AbortController() }));
     return entry;
   }
 
@@ -510,7 +514,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   private async sendBind(entry: BindingEntry): Promise<BindResult> {
     for (;;) {
       try {
-        const frame = await this.request('bind', entry.target, { onSent: (id) => this.bindingsById.set(id, entry) });
+        const frame = await this.request('bind', entry.target, { onSent: (id) => this.bindingsById.set(id, entry), signal: entry.abort.signal });
         return { meta: frame.meta ?? metaOf(entry.target) };
       } catch (err) {
         if (this.retryable(err) && this.bindings.get(bindingKey(entry.target)) === entry) continue;
@@ -532,7 +536,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   private async sendDebugOnce(entry: DebugEntry): Promise<void> {
     for (;;) {
       try {
-        await this.request('debug', { ...entry.target, name: 'debug' }, { onSent: (id) => this.debugsById.set(id, entry) });
+        await this.request('debug', { ...entry.target, name: 'debug' }, { onSent: (id) => this.debugsById.set(id, entry), signal: entry.abort.signal });
         return;
       } catch (err) {
         if (this.retryable(err) && this.debugs.get(moduleKey(entry.target)) === entry) continue;
@@ -557,9 +561,17 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const key = bindingKey(entry.target);
     if (this.bindings.get(key) === entry) this.bindings.delete(key);
     for (const [id, e] of this.bindingsById) if (e === entry) this.bindingsById.delete(id);
+    entry.abort.abort(new AbortError(`${describe(entry.target)} was unbound before the bind completed`));
     const enders = [...entry.enders];
     entry.enders.clear();
     for (const end of enders) end();
+  }
+
+  private forgetDebug(entry: DebugEntry): void {
+    const key = moduleKey(entry.target);
+    if (this.debugs.get(key) === entry) this.debugs.delete(key);
+    for (const [id, e] of this.debugsById) if (e === entry) this.debugsById.delete(id);
+    entry.abort.abort(new AbortError(`the debug stream of ${entry.target.sys}/${entry.target.mod} was stopped before it started`));
   }
 
   private reopened(): void {
@@ -585,7 +597,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
 
   private closedForGood(): void {
     for (const entry of [...this.bindings.values()]) this.forgetBinding(entry);
-    this.debugs.clear();
+    for (const entry of [...this.debugs.values()]) this.forgetDebug(entry);
   }
 
   // --- inbound -------------------------------------------------------------------------------------------

@@ -211,9 +211,10 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   join(token: string, options: CallOptions & OfflineOptions = {}): Promise<{ channelId: string }> {
     // Failing fast leaves everything as it was: the channel joined (or wanted) before stays.
     if (options.whenOffline === 'fail' && this.socket.isReconnecting) return Promise.reject(new NotConnectedError('join not sent: the client is reconnecting'));
+    // The same token again (a double click) joins the same intent rather than cancelling the join in progress.
+    const intent = token === this.token && token !== this.expiredToken ? this.intent : this.newIntent();
     this.token = token;
     this.expiredToken = undefined;
-    const intent = this.newIntent();
     this.socket.start();
     return settling<{ channelId: string }>(
       this.socket.clock,

@@ -131,6 +131,19 @@ describe('SDK: joining races', () => {
     await client.close();
   });
 
+  it('lets two join() calls with the same token both resolve, with one joinChannel', async () => {
+    const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0 });
+    const created = FakeWebSocket.nextInstance();
+    const first = client.join('tok-alice');
+    const second = client.join('tok-alice');
+    const ws = await created;
+    ws.accept();
+    ws.deliver(joinedReply((await ws.nextSent()).correlationId));
+    assert.deepEqual(await Promise.all([first, second]), [{ channelId: 'alice' }, { channelId: 'alice' }]);
+    assert.equal(ws.sent.length, 1);
+    await client.close();
+  });
+
   it('does not re-join later with a token whose join() timed out', async () => {
     const clock = new FakeClock();
     const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, clock, joinTimeoutMs: 1_000, reconnect: { initialDelayMs: 2_000, jitter: 0 } });
@@ -232,6 +245,25 @@ describe('SDK: small leaks', () => {
     for (const end of await Promise.all(ends)) assert.equal(end.done, true);
     assert.equal(client.status.listenerCount(), statusListeners);
     assert.deepEqual(client.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
+  });
+
+  it('never sends a bind or debug that was undone while it waited for a socket', async () => {
+    const clock = new FakeClock();
+    const { client, ws } = await connectedControl({ clock });
+    ws.drop();
+    const iterator = client.values(power);
+    const debugging = client.debug({ sys: 'sys-demo', mod: 'Display' }, () => {});
+    await iterator.return!();
+    await client.ignore({ sys: 'sys-demo', mod: 'Display' });
+    await assert.rejects(debugging);
+    const next = FakeWebSocket.nextInstance();
+    clock.advance(100);
+    const ws2 = await next;
+    ws2.accept();
+    await state(Promise.resolve());
+    assert.deepEqual(ws2.sent, []);
+    assert.deepEqual(client.counts, { pending: 0, bindings: 0, debugs: 0, requestIds: 0 });
+    await client.close();
   });
 
   it('isolates a throwing watch, debug or onPending listener like an event listener', async () => {
