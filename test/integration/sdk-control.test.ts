@@ -60,7 +60,7 @@ describe('SDK ControlClient against the gateway', () => {
   let gw: RunningGateway;
   const clients: Array<{ close(): Promise<unknown> }> = [];
   const control = (extra: Partial<ControlClientOptions> = {}) => {
-    const c = new ControlClient({ url: gw.url, apiKey: 'demo-admin-key', reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...extra });
+    const c = new ControlClient({ url: gw.url, apiKey: 'demo-admin-key', reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 }, ...extra });
     clients.push(c);
     return c;
   };
@@ -128,7 +128,7 @@ describe('SDK ControlClient against the gateway', () => {
 
   it('survives a gateway restart on both channels: reconnects, re-joins, re-binds, command() resolves', async () => {
     const run = uniqueId('sdkr');
-    const notify = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+    const notify = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 } });
     clients.push(notify);
     await notify.join('demo-token-alice');
     const c = control();
