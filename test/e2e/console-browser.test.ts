@@ -29,6 +29,10 @@ describe('web console in Chromium', () => {
   let page: Page;
   let userDataDir: string;
   const pageErrors: string[] = [];
+  /** Frames the socket proxy holds back (bind replies to delay), and a way to learn when one is held. */
+  let hold: ((frame: { cmd?: string; mod?: string; index?: number }) => boolean) | undefined;
+  const held: Array<() => void> = [];
+  let onHeld: (() => void) | undefined;
 
   before(async () => {
     assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install -y chromium (.ci/run does it)`);
@@ -51,7 +55,10 @@ describe('web console in Chromium', () => {
       ws.onMessage((message) => {
         const frame = parseFrame(message);
         if (frame?.cmd === 'bind' && frame.name === 'secret') ws.send(JSON.stringify({ id: frame.id, type: 'error', msg: 'access denied to secret', error_code: 2, code: 403 }));
-        else server.send(message);
+        else if (frame && hold?.(frame)) {
+          held.push(() => server.send(message));
+          onHeld?.();
+        } else server.send(message);
       });
     });
     await page.goto(`${gw.url}/console`);
@@ -147,9 +154,16 @@ describe('web console in Chromium', () => {
   });
 
   it('shows only the last module picked when the module is switched quickly', async () => {
+    // Display_2's binds are held back until Lights_1 is picked: its watches complete after the switch.
+    hold = (frame) => frame.cmd === 'bind' && frame.mod === 'Display' && frame.index === 2;
+    const firstHeld = new Promise<void>((resolve) => (onHeld = resolve));
     await page.getByTestId('control-module').selectOption({ label: 'Display_2 (mod-display-2)' });
+    await firstHeld;
     await page.getByTestId('control-module').selectOption({ label: 'Lights_1 (mod-lights-1)' });
     await page.getByTestId('var-level').filter({ hasText: /\d/ }).waitFor();
+    hold = undefined;
+    onHeld = undefined;
+    for (const release of held.splice(0)) release();
     // A round trip on the same socket after the Display binds were answered: any late row would be there by now.
     await page.getByTestId('arg-set_level-level').fill('40');
     await page.getByTestId('call-set_level').click();
