@@ -4,14 +4,16 @@ import { createServer, Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as amqp from 'amqplib';
+import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
+import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
 import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from './lib/proc-stats.js';
 import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
 
 /**
- * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]`: Switchboard beside RabbitMQ
+ * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]` (`-- --help`: usage): Switchboard beside RabbitMQ
  * Web-STOMP and a raw amqplib consumer on this machine's RabbitMQ. Starts the gateway (node dist/src/main.js)
  * and the load processes (bench/workers/*) itself, stops everything it started, and writes
  * bench/results/<time>.json and .md. Bounded: every wait has a timeout, every loop an end.
@@ -19,13 +21,13 @@ import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const stompUrl = process.env.STOMP_URL ?? 'ws://127.0.0.1:15674/ws';
 const runId = `bench${Date.now().toString(36)}`;
 // The gateway's default retention (config schema): the STOMP and raw runs declare identical queues.
 const retention = { maxLength: 10_000, messageTtlMs: 7 * 24 * 3600_000, queueExpiresMs: 30 * 24 * 3600_000 };
 const deadLetterQueue = 'switchboard.dead_letter';
 
-type System = 'gateway' | 'stomp' | 'amqp';
 type Rate = 'max' | number;
 
 interface NotifyScenario {
@@ -45,6 +47,11 @@ interface ControlScenario {
   name: string;
   /** bind: the driver changes the variable at this fixed rate (each change is a notify per socket); else as fast as it can. */
   changesPerSecond?: number;
+  /**
+   * exec on a fleet of two nodes on Redis: the clients talk to the node that runs the module (`owner`) or
+   * to the other one, which routes every exec to it (`routed`).
+   */
+  fleet?: 'owner' | 'routed';
 }
 type Scenario = NotifyScenario | IdleScenario | ControlScenario;
 
@@ -72,10 +79,21 @@ interface IdleRow {
 }
 
 const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const cpuProf = args.includes('--cpu-prof');
-const picked = args.includes('--scenario') ? args[args.indexOf('--scenario') + 1] : undefined;
-const systems = (args.includes('--systems') ? args[args.indexOf('--systems') + 1]! : 'gateway,stomp,amqp').split(',') as System[];
+const parsed = (() => {
+  try {
+    return parseBenchArgs(args);
+  } catch (err) {
+    if (!(err instanceof BenchUsageError)) throw err;
+    process.stderr.write(`bench: ${err.message}\nTry: npm run bench -- --help\n`);
+    process.exit(2);
+  }
+})();
+if (parsed.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const { quick, cpuProf, systems } = parsed;
+const picked = parsed.scenario;
 const warmupMs = quick ? 1_000 : 3_000;
 const measureMs = quick ? 4_000 : 10_000;
 
@@ -94,6 +112,10 @@ function allScenarios(): Scenario[] {
     { kind: 'control', name: 'control-bind-1000' },
     { kind: 'control', name: 'control-bind-1000-100k', changesPerSecond: 100 },
     { kind: 'control', name: 'control-exec-100' },
+    { kind: 'control', name: 'control-exec-100-fleet-owner', fleet: 'owner' },
+    { kind: 'control', name: 'control-exec-100-fleet-routed', fleet: 'routed' },
+    { kind: 'control', name: 'control-exec-1-fleet-owner', fleet: 'owner' },
+    { kind: 'control', name: 'control-exec-1-fleet-routed', fleet: 'routed' },
   );
   return list;
 }
@@ -102,11 +124,14 @@ function selectScenarios(): Scenario[] {
   const all = allScenarios();
   if (picked) {
     const chosen = all.filter((s) => s.name === picked || s.name.startsWith(`${picked}-`));
-    if (chosen.length === 0) throw new Error(`no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}`);
+    if (chosen.length === 0) {
+      process.stderr.write(`bench: no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}\n`);
+      process.exit(2);
+    }
     return chosen;
   }
   if (quick) {
-    const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'control-exec-100'];
+    const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'control-exec-100', 'control-exec-100-fleet-owner', 'control-exec-100-fleet-routed', 'control-exec-1-fleet-owner', 'control-exec-1-fleet-routed'];
     return all.filter((s) => names.includes(s.name));
   }
   return all;
@@ -337,18 +362,26 @@ interface ControlRow {
 
 async function runControl(scenario: ControlScenario): Promise<ControlRow> {
   const mode = scenario.name.startsWith('control-bind') ? 'bind' : 'exec';
-  const sockets = mode === 'bind' ? 1_000 : 100;
+  // control-exec-1-*: one closed loop, the latency of one exec with nothing queued ahead of it.
+  const sockets = mode === 'bind' ? 1_000 : scenario.name.startsWith('control-exec-1-') ? 1 : 100;
   const key = `bench-key-${runId}`;
   const sys = 'sys-bench';
-  const gateway = await startGatewayWith(
-    {
-      apiKeys: [{ id: 'bench', key, clearance: 'admin', systems: ['*'], scopes: ['public', 'control'] }],
-      control: { systems: [{ id: sys, name: 'Bench', zones: [], modules: ['mod-ticker-1'] }], modules: [{ id: 'mod-ticker-1', driver: 'ticker', settings: {} }] },
+  const redisKeyPrefix = `${runId}-${scenario.name}:`;
+  const config = {
+    apiKeys: [{ id: 'bench', key, clearance: 'admin', systems: ['*'], scopes: ['public', 'control'] }],
+    control: {
+      systems: [{ id: sys, name: 'Bench', zones: [], modules: ['mod-ticker-1'] }],
+      modules: [{ id: 'mod-ticker-1', driver: `${root}dist/bench/drivers/ticker.js`, settings: {} }],
+      ...(scenario.fleet && { redisKeyPrefix }),
     },
-    scenario.name,
-    'dist/bench/gateway-main.js',
-    {},
+  };
+  const env: Record<string, string> = scenario.fleet ? { REDIS_URL: redisUrl } : {};
+  const nodes = await Promise.all(
+    (scenario.fleet ? ['a', 'b'] : ['']).map((n) => startGatewayWith(config, `${scenario.name}${n && `-${n}`}`, 'dist/src/main.js', env)),
   );
+  // Fleet rows: the measured node is the owner of the module, or the other node (every exec routed).
+  const owner = scenario.fleet ? await moduleOwner(nodes[0]!, key, 'mod-ticker-1') : nodes[0]!.nodeId;
+  const gateway = nodes.find((n) => (scenario.fleet === 'routed' ? n.nodeId !== owner : n.nodeId === owner))!;
   const url = `${gateway.wsUrl}api/engine/v2/systems/control?api-key=${key}`;
   const worker = forkWorker('control-clients');
   let driverSocket: WebSocket | undefined;
@@ -390,7 +423,36 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
     driverSocket?.terminate();
     if (worker.connected) worker.send({ cmd: 'close' });
     await stop(worker, 5_000);
-    await gateway.stop();
+    await Promise.all(nodes.map((n) => n.stop()));
+    if (scenario.fleet) await deleteRedisKeys(redisKeyPrefix);
+  }
+}
+
+/** The node running a module, from the admin stats (waits until placement settled). */
+async function moduleOwner(via: GatewayProcess, key: string, module: string): Promise<string> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const stats = (await (await fetch(`${via.url}/api/admin/v1/stats`, { headers: { 'X-API-Key': key } })).json()) as {
+      fleet: { nodes: string[]; modules: Record<string, { node: string; running: boolean } | null> } | null;
+    };
+    const placed = stats.fleet?.modules[module];
+    if (placed?.running && stats.fleet!.nodes.length === 2) return placed.node;
+    await sleep(100);
+  }
+  throw new Error(`${module} not placed within 10 s`);
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    for (let cursor = '0'; ; ) {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      if (found.length > 0) await redis.del(...found);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+  } finally {
+    await redis.quit();
   }
 }
 

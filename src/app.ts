@@ -13,11 +13,25 @@ import { MemoryBroker } from './backends/memory/memory-broker.js';
 import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
 import { MemoryStatusStore } from './backends/memory/memory-status-store.js';
 import { RedisStatusStore } from './backends/redis/redis-status-store.js';
+import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership } from './backends/memory/memory-fleet.js';
+import { RedisFleetBus } from './backends/redis/redis-fleet-bus.js';
+import { RedisFleetLink } from './backends/redis/redis-fleet-link.js';
+import { RedisLeases } from './backends/redis/redis-leases.js';
+import { RedisMembership } from './backends/redis/redis-membership.js';
+import type { FleetBus, FleetMembership, ModuleLeases } from './core/fleet.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
-import { buildSystemDirectory } from './drivers/config-system-directory.js';
-import type { DriverRegistry } from './drivers/driver-api.js';
-import { DeviceSimulators } from './drivers/device-simulators.js';
-import { ModuleRuntime } from './drivers/module-runtime.js';
+import { buildSystemDirectory } from './control/config-system-directory.js';
+import { ControlCommands } from './control/control-commands.js';
+import { registerSystemLookups } from './control/system-lookups.js';
+import type { DriverRegistry } from './driver-api/driver-api.js';
+import { ModulePlacement } from './fleet/module-placement.js';
+import { RoutedDriverHost } from './fleet/routed-driver-host.js';
+import { DeviceSimulators } from './simulators/device-simulators.js';
+import { ModuleRuntime } from './runtime/module-runtime.js';
+import { HostedModuleRuntime } from './runtime/hosted-module-runtime.js';
+import type { ModuleRunner } from './runtime/module-runner.js';
+import { ModuleRunners } from './runtime/module-runners.js';
+import { type DriverFile, driverFileStub } from './runtime/hosts/driver-files.js';
 import { ConfigCredentialStore } from './backends/credentials/config-credential-store.js';
 import { PlaceJwtAuthenticator } from './backends/credentials/jwt-authenticator.js';
 import { controlPath, createControlRoute } from './control/control-route.js';
@@ -45,8 +59,14 @@ export interface GatewayOptions {
   configFile?: string;
   logger?: Logger;
   clock?: Clock;
-  /** Drivers added to (or replacing) the bundled ones, by driver key. */
+  /**
+   * Drivers added to (or replacing) the bundled ones, by driver key. Objects cannot cross a process
+   * boundary: these run in the gateway's own process (tests, embedding); bundled drivers and driver files
+   * run in driver hosts.
+   */
   drivers?: DriverRegistry;
+  /** Driver files named in the configuration, as describeDriverFiles found them (main.ts). */
+  driverFiles?: Record<string, DriverFile>;
 }
 
 export interface Gateway {
@@ -58,8 +78,11 @@ export interface Gateway {
   readonly directory: SystemDirectory;
   /** Control channel: status variables and the system lookup (memory, or Redis with redisUrl). */
   readonly store: StatusStore;
-  /** Control channel: runs the modules (exec, functions, debug). */
+  /** Control channel: runs the modules wherever they are placed (exec, functions, debug). */
   readonly drivers: DriverHost;
+  /** Control channel: the modules this node runs and the placement that decides which. */
+  readonly runtime: ModuleRunner;
+  readonly placement: ModulePlacement;
   readonly metrics: GatewayMetrics;
   readonly log: Logger;
   /** Starts the backends and listens; resolves with the bound port. */
@@ -72,7 +95,7 @@ export interface Gateway {
 export function createGateway(options: GatewayOptions): Gateway {
   const { config } = options;
   const nodeId = config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const log = options.logger ?? createLogger(config.logLevel, nodeId);
+  const log = options.logger ?? createLogger(config.logLevel, nodeId, undefined, config.logFormat);
   const clock = options.clock ?? systemClock;
   const metrics = new GatewayMetrics();
 
@@ -98,7 +121,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const credentials = new ConfigCredentialStore(config.apiKeys);
   const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
-  const driverRegistry: DriverRegistry = { ...bundledDrivers, ...options.drivers };
+  const driverFiles = options.driverFiles ?? {};
+  const driverRegistry: DriverRegistry = {
+    ...bundledDrivers,
+    ...Object.fromEntries(Object.entries(driverFiles).map(([key, described]) => [key, driverFileStub(described)])),
+    ...options.drivers,
+  };
   const directory = buildSystemDirectory(config.control, driverRegistry);
   const store: StatusStore = config.redisUrl
     ? new RedisStatusStore({
@@ -108,18 +136,63 @@ export function createGateway(options: GatewayOptions): Gateway {
         log: log.child({ component: 'state' }),
       })
     : new MemoryStatusStore(log.child({ component: 'state' }));
-  const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }));
-  const drivers = new ModuleRuntime({
+  const moduleIds = directory.modules().map((m) => m.id);
+  const simulators = new DeviceSimulators(config.control.simulators, log.child({ component: 'simulators' }), clock);
+  const fleet = createFleetBackends(config, nodeId, clock, log.child({ component: 'fleet' }));
+  const driversLog = log.child({ component: 'drivers' });
+  const inline = new ModuleRuntime({
     devices: () => simulators.addresses(),
     directory,
     drivers: driverRegistry,
     store,
     clock,
-    log: log.child({ component: 'drivers' }),
+    log: driversLog,
     execTimeoutMs: config.control.execTimeoutMs,
+    publishLine: (line) => fleet.bus.publishLog(line),
   });
+  const hosted = new HostedModuleRuntime({
+    modules: directory,
+    sourceOf: (key) => (driverFiles[key] ? { key, file: driverFiles[key].file } : { key }),
+    store,
+    devices: () => simulators.addresses(),
+    publishLine: (line) => fleet.bus.publishLog(line),
+    onModuleState: (module, outcome) => placement.moduleStateChanged(module, outcome),
+    clock,
+    log: driversLog,
+    metrics,
+    execTimeoutMs: config.control.execTimeoutMs,
+    hosts: config.control.hosts,
+  });
+  const isHosted = (key: string) =>
+    config.control.hosts.isolate && !Object.hasOwn(options.drivers ?? {}, key) && (Object.hasOwn(bundledDrivers, key) || Object.hasOwn(driverFiles, key));
+  const runtime = new ModuleRunners(directory, isHosted, hosted, inline);
+  const placement = new ModulePlacement({
+    nodeId,
+    modules: moduleIds,
+    membership: fleet.membership,
+    leases: fleet.leases,
+    runtime,
+    clock,
+    log: log.child({ component: 'placement' }),
+    metrics,
+    renewIntervalMs: config.control.fleet.heartbeatIntervalMs,
+    stopMarginMs: config.control.fleet.stopMarginMs,
+  });
+  const drivers = new RoutedDriverHost({
+    nodeId,
+    runtime,
+    leases: fleet.leases,
+    bus: fleet.bus,
+    metrics,
+    log: log.child({ component: 'routing' }),
+    clock,
+    requestTimeoutMs: config.control.execTimeoutMs,
+    retryIntervalMs: Math.min(100, config.control.fleet.heartbeatIntervalMs),
+  });
+  fleet.membership.onChange(() => drivers.placementChanged());
   const meteredDrivers = meterExecs(drivers, metrics);
-  const backends: BackendHealth[] = [broker, store];
+  const commands = new ControlCommands({ directory, host: meteredDrivers, clock, execTimeoutMs: config.control.execTimeoutMs });
+  const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];
 
   // maxParamLength: profile ids in publish URLs may be 200 characters (core/ids.ts), past fastify's 100.
   const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 256 } });
@@ -130,7 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);
-  registerControlRest(http, { auth: controlAuth, directory, store, host: meteredDrivers, log: controlLog, execTimeoutMs: config.control.execTimeoutMs });
+  registerControlRest(http, { auth: controlAuth, directory, store, commands, placements: (modules) => fleet.leases.placements(modules), log: controlLog });
 
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
@@ -157,19 +230,29 @@ export function createGateway(options: GatewayOptions): Gateway {
       auth: controlAuth,
       directory,
       store,
+      commands,
       host: meteredDrivers,
       clock,
       log: controlLog,
       metrics,
       options: {
-        execTimeoutMs: config.control.execTimeoutMs,
         pongIntervalMs: config.control.pongIntervalMs,
         maxFrameBytes: config.control.maxFrameBytes,
       },
     }),
   );
 
-  registerAdminStats(http, { credentials, nodeId, sockets: () => sockets.counts(), profiles: () => hub.snapshot(), backends: () => backends });
+  registerAdminStats(http, {
+    credentials,
+    nodeId,
+    sockets: () => sockets.counts(),
+    profiles: () => hub.snapshot(),
+    backends: () => backends,
+    fleet: async () => {
+      const placed = await fleet.leases.placements(moduleIds);
+      return { nodes: fleet.membership.live(), modules: Object.fromEntries(moduleIds.map((id) => [id, placed.get(id) ?? null])) };
+    },
+  });
   registerConsoleFiles(http, { log: log.child({ component: 'console' }) });
 
   trackBackendState(broker, metrics);
@@ -183,13 +266,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     directory,
     store,
     drivers,
+    runtime,
+    placement,
     metrics,
     log,
     async listen() {
       await broker.start();
       await store.start();
+      await fleet.start();
       await simulators.start();
-      await drivers.start();
+      await registerSystemLookups(directory, store);
+      await placement.start();
       await http.listen({ port: config.port, host: config.host });
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
@@ -201,12 +288,63 @@ export function createGateway(options: GatewayOptions): Gateway {
       await sockets.close();
       await hub.drain();
       await broker.close();
-      await drivers.stop();
+      await placement.stop();
+      await runtime.stop();
+      await fleet.close();
       await simulators.stop();
       await store.close();
       await verifier.close?.();
       await closed;
       log.info('stopped');
+    },
+  };
+}
+
+const singleNodeLeaseTtlMs = 365 * 24 * 3_600_000;
+
+interface FleetBackends {
+  membership: FleetMembership;
+  leases: ModuleLeases;
+  bus: FleetBus;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The control fleet over Redis with REDIS_URL; otherwise a fleet of one in memory (every module here). */
+function createFleetBackends(config: Config, nodeId: string, clock: Clock, log: Logger): FleetBackends {
+  const { fleet, redisKeyPrefix } = config.control;
+  if (!config.redisUrl) {
+    const space = new MemoryFleetSpace(clock);
+    const bus = new MemoryFleetBus(space, nodeId);
+    return {
+      membership: new MemoryMembership(space, nodeId, fleet),
+      // A fleet of one: no other node can take a module, so its leases need not run out (a long stall
+      // of the event loop must not unload every module).
+      leases: new MemoryLeases(space, nodeId, singleNodeLeaseTtlMs),
+      bus,
+      start: async () => {},
+      close: () => bus.close(),
+    };
+  }
+  const link = new RedisFleetLink({
+    url: config.redisUrl,
+    keyPrefix: redisKeyPrefix,
+    connectionName: `switchboard-${nodeId}`,
+    commandTimeoutMs: fleet.heartbeatIntervalMs,
+    log,
+  });
+  const bus = new RedisFleetBus(link, nodeId, clock, log);
+  return {
+    membership: new RedisMembership(link, { nodeId, heartbeatIntervalMs: fleet.heartbeatIntervalMs, memberTtlMs: fleet.memberTtlMs, clock, log }),
+    leases: new RedisLeases(link, nodeId, fleet.leaseTtlMs),
+    bus,
+    async start() {
+      await link.start();
+      await bus.start();
+    },
+    async close() {
+      await bus.close();
+      await link.close();
     },
   };
 }

@@ -1,5 +1,7 @@
 import { createGateway } from './app.js';
 import { ConfigError, loadConfig } from './config/load.js';
+import { silentLogger } from './core/logger.js';
+import { describeDriverFiles } from './runtime/hosts/driver-files.js';
 
 /** Process entry: load config, build the app, listen, drain on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -13,9 +15,19 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  let driverFiles;
+  try {
+    driverFiles = await describeDriverFiles(loaded.config, loaded.file, silentLogger);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   let gateway;
   try {
-    gateway = createGateway({ config: loaded.config, configFile: loaded.file });
+    gateway = createGateway({ config: loaded.config, configFile: loaded.file, driverFiles });
   } catch (err) {
     process.stderr.write(`switchboard: cannot start: ${(err as Error).message}\n`);
     process.exit(2);

@@ -52,6 +52,8 @@ const defaultIo: CliIo = {
 };
 
 class UsageError extends Error {}
+/** No credential at all: the same exit code as a refused one (--help: "3 refused (API key missing, ...)"). */
+class MissingKeyError extends Error {}
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
@@ -70,6 +72,10 @@ export async function main(argv: string[], io: CliIo = defaultIo): Promise<numbe
     if (err instanceof UsageError) {
       io.stderr(`switchboard publish: ${err.message}\nTry: switchboard publish --help\n`);
       return exitCodes.usage;
+    }
+    if (err instanceof MissingKeyError) {
+      io.stderr(`switchboard publish: ${err.message}\n`);
+      return exitCodes.refused;
     }
     if (err instanceof ConfigError) {
       io.stderr(`switchboard publish: ${err.message}\n`);
@@ -162,7 +168,7 @@ function resolveTarget(values: Record<string, string | boolean | undefined>, env
   if (gateway !== undefined) {
     if (!URL.canParse(gateway) || !/^https?:$/.test(new URL(gateway).protocol)) throw new UsageError('--gateway must be an http:// or https:// URL');
     const apiKey = (values['api-key'] as string | undefined) ?? env.SWITCHBOARD_API_KEY;
-    if (!apiKey) throw new UsageError('--gateway needs an API key: --api-key <key> or SWITCHBOARD_API_KEY');
+    if (!apiKey) throw new MissingKeyError('--gateway needs an API key: --api-key <key> or SWITCHBOARD_API_KEY');
     return { target: { gatewayUrl: gateway, apiKey }, description: new URL(gateway).origin };
   }
   if (values['api-key'] !== undefined) throw new UsageError('--api-key goes with --gateway');

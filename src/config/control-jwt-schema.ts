@@ -9,7 +9,7 @@ import { z } from 'zod';
  * tokens reach every system.
  */
 export const controlJwtSchema = z
-  .object({
+  .strictObject({
     secret: z.string().min(16).optional(),
     publicKeyPem: z.string().min(1).optional(),
     jwksUrl: z.url().optional(),

@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { controlJwtSchema } from './control-jwt-schema.js';
 
 /** A zone groups systems (a building, a floor); credentials may reach every system of a zone. */
-const zoneSchema = z.object({
+const zoneSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
 });
 
 /** A system (room): an ordered list of module ids, in zero or more zones. */
-const systemSchema = z.object({
+const systemSchema = z.strictObject({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
@@ -19,9 +19,13 @@ const systemSchema = z.object({
 });
 
 /** A module: one running instance of a driver, with its settings (checked by the driver's own schema). */
-const moduleSchema = z.object({
+const moduleSchema = z.strictObject({
   id: z.string().min(1),
-  /** Driver key as registered (src/drivers/bundled-drivers.ts), e.g. `display`. */
+  /**
+   * A bundled driver's key (src/drivers/bundled-drivers.ts), e.g. `display`, or an ES module file whose
+   * default export is a defineDriver(...) result: a path starting with `./`, `../` or `/`, relative to the
+   * configuration file.
+   */
   driver: z.string().min(1),
   /** Custom name inside systems; default: the driver's generic name (e.g. `Display`). */
   name: z.string().min(1).optional(),
@@ -29,7 +33,7 @@ const moduleSchema = z.object({
 });
 
 /** A simulated device the gateway starts on loopback for demos and tests (the drivers talk to it over TCP). */
-const simulatorSchema = z.object({
+const simulatorSchema = z.strictObject({
   id: z.string().min(1),
   kind: z.enum(['pjlink']),
   host: z.string().min(1).default('127.0.0.1'),
@@ -38,12 +42,50 @@ const simulatorSchema = z.object({
 });
 
 /**
+ * The control fleet (README "Control fleet"), used with REDIS_URL. Failover after a node dies takes about
+ * max(memberTtlMs, leaseTtlMs) + heartbeatIntervalMs + the module's load time.
+ */
+const fleetObjectSchema = z
+  .strictObject({
+    /** How often a node renews its membership and its modules' leases. */
+    heartbeatIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
+    /** A node that sent no heartbeat for this long is no longer live; its modules move. */
+    memberTtlMs: z.number().int().min(150).max(600_000).default(3_000),
+    /** A module's lease runs out this long after its holder's last renewal. */
+    leaseTtlMs: z.number().int().min(150).max(600_000).default(5_000),
+    /** A node that cannot renew stops its modules this long before their leases could run out. */
+    stopMarginMs: z.number().int().min(10).max(60_000).default(1_000),
+  })
+  .refine((f) => f.memberTtlMs >= 2 * f.heartbeatIntervalMs, { message: 'memberTtlMs must be at least 2 × heartbeatIntervalMs', path: ['memberTtlMs'] })
+  .refine((f) => f.leaseTtlMs - f.stopMarginMs >= 2 * f.heartbeatIntervalMs, {
+    message: 'leaseTtlMs - stopMarginMs must be at least 2 × heartbeatIntervalMs (a lease must survive one failed renewal)',
+    path: ['leaseTtlMs'],
+  });
+
+/** Driver hosts (README "Driver hosts"): where driver code runs, and the watchdog over it. */
+const hostsObjectSchema = z
+  .strictObject({
+    /** Run bundled drivers and driver files in host processes (false: in the gateway's own process). */
+    isolate: z.boolean().default(true),
+    /** How often a host reports that its event loop is alive. */
+    heartbeatIntervalMs: z.number().int().min(20).max(60_000).default(500),
+    /** A host silent for this long is killed and restarted (its event loop is blocked). */
+    heartbeatTimeoutMs: z.number().int().min(100).max(600_000).default(3_000),
+    /** V8 heap cap of each host (`--max-old-space-size`); past it the host dies and is restarted. */
+    maxOldSpaceMb: z.number().int().min(16).max(65_536).default(256),
+    /** First restart delay after a host stops; doubles on each restart up to restartMaxMs. */
+    restartInitialMs: z.number().int().min(10).max(600_000).default(500),
+    restartMaxMs: z.number().int().min(10).max(3_600_000).default(30_000),
+  })
+  .refine((h) => h.heartbeatTimeoutMs >= 2 * h.heartbeatIntervalMs, { message: 'heartbeatTimeoutMs must be at least 2 × heartbeatIntervalMs', path: ['heartbeatTimeoutMs'] });
+
+/**
  * The control channel's part of the configuration (spec: control-protocol.md): zones, systems, modules and
  * their drivers, and the JWT settings for control credentials. Cross-entry checks (unknown driver,
  * duplicate id, bad settings) happen when the module runtime loads, with messages naming the entry.
  */
 const controlObjectSchema = z
-  .object({
+  .strictObject({
     /** An exec that has not returned after this long fails with error 7. */
     execTimeoutMs: z.number().int().min(10).max(600_000).default(10_000),
     /** Period of the unsolicited `pong` (PlaceOS: 80 s). */
@@ -56,10 +98,11 @@ const controlObjectSchema = z
     systems: z.array(systemSchema).default([]),
     modules: z.array(moduleSchema).default([]),
     simulators: z.array(simulatorSchema).default([]),
-    /** Prepended to every Redis key and channel of the status store (default: none, PlaceOS layout). */
+    /** Prepended to every Redis key and channel of the status store and the fleet (default: none, PlaceOS layout). */
     redisKeyPrefix: z.string().default(''),
-  })
-  .loose();
+    fleet: fleetObjectSchema.default(() => fleetObjectSchema.parse({})),
+    hosts: hostsObjectSchema.default(() => hostsObjectSchema.parse({})),
+  });
 
 export const controlConfigSchema = controlObjectSchema.default(() => controlObjectSchema.parse({}));
 

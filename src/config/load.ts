@@ -3,12 +3,14 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
 import { type Config, configSchema } from './schema.js';
+import { describeUnknownKey, knownKeysAt } from './unknown-keys.js';
 
 /** Environment variable -> config path, and how to read its text. */
 const envBindings: ReadonlyArray<{ env: string; path: string[]; read: 'string' | 'int' | 'json' }> = [
   { env: 'PORT', path: ['port'], read: 'int' },
   { env: 'HOST', path: ['host'], read: 'string' },
   { env: 'LOG_LEVEL', path: ['logLevel'], read: 'string' },
+  { env: 'LOG_FORMAT', path: ['logFormat'], read: 'string' },
   { env: 'AMQP_URL', path: ['amqpUrl'], read: 'string' },
   { env: 'REDIS_URL', path: ['redisUrl'], read: 'string' },
   { env: 'NODE_ID', path: ['nodeId'], read: 'string' },
@@ -80,14 +82,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
 
   if (problems.length > 0) throw new ConfigError(problems);
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => describeIssue(issue, fromEnv)));
+  if (!result.success) throw new ConfigError(result.error.issues.flatMap((issue) => describeIssue(issue, fromEnv, raw)));
   return { config: result.data, file };
 }
 
-function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string>): string {
-  const key = issue.path.map(String).join('.') || '(root)';
+function describeIssue(issue: z.core.$ZodIssue, fromEnv: Map<string, string>, raw: unknown): string[] {
+  const key = issue.path.map(String).join('.');
   const envName = [...fromEnv.entries()].find(([path]) => key === path || key.startsWith(`${path}.`))?.[1];
-  return `${key}${envName ? ` (from ${envName})` : ''}: ${issue.message}`;
+  const from = envName ? ` (from ${envName})` : '';
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(configSchema, raw, issue.path);
+    return issue.keys.map((unknown) => `${describeUnknownKey(key, unknown, known)}${from}`);
+  }
+  return [`${key || '(root)'}${from}: ${issue.message}`];
 }
 
 function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {

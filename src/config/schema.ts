@@ -4,9 +4,11 @@ import { controlConfigSchema } from './control-schema.js';
 /**
  * The whole configuration, every default documented here and in README.md "Configuration".
  * Sources, later wins: defaults < config file (SWITCHBOARD_CONFIG, else config/demo.json) < environment.
+ * Every object is a z.strictObject: a misspelt key would otherwise start the gateway on a default without a
+ * word (load.ts names it and the nearest known key; test/unit/config-unknown-keys.test.ts keeps them strict).
  */
 
-const staticTokensSchema = z.object({
+const staticTokensSchema = z.strictObject({
   kind: z.literal('static'),
   /** token -> profile id, inline. */
   tokens: z.record(z.string().min(1), z.string().min(1)).default({}),
@@ -16,7 +18,7 @@ const staticTokensSchema = z.object({
   expiresAt: z.record(z.string(), z.union([z.number(), z.string()])).default({}),
 });
 
-const httpTokensSchema = z.object({
+const httpTokensSchema = z.strictObject({
   kind: z.literal('http'),
   /** Privicore API base URL: GET <baseUrl>/profile/retrieve-profile-id, POST <baseUrl>/profile/authorization-token/expiry */
   baseUrl: z.url(),
@@ -25,7 +27,7 @@ const httpTokensSchema = z.object({
 });
 
 const jwtTokensSchema = z
-  .object({
+  .strictObject({
     kind: z.literal('jwt'),
     secret: z.string().min(16).optional(),
     publicKeyPem: z.string().min(1).optional(),
@@ -45,7 +47,7 @@ const jwtTokensSchema = z
 export const tokenVerifierSchema = z.discriminatedUnion('kind', [staticTokensSchema, httpTokensSchema, jwtTokensSchema]);
 
 export const apiKeySchema = z
-  .object({
+  .strictObject({
     id: z.string().min(1),
     /** The key in clear (demos) or its SHA-256 hex digest (production). */
     key: z.string().min(8).optional(),
@@ -62,7 +64,7 @@ export const apiKeySchema = z
     message: 'exactly one of key, keySha256 is required',
   });
 
-const retentionSchema = z.object({
+const retentionSchema = z.strictObject({
   /** Messages kept per profile while nobody is joined; the oldest is dropped (and logged) past it. */
   maxLength: z.number().int().min(1).max(10_000_000).default(10_000),
   /** A waiting message older than this is dropped (and logged). */
@@ -71,7 +73,7 @@ const retentionSchema = z.object({
   queueExpiresMs: z.number().int().min(10_000).default(30 * 24 * 3600_000),
 });
 
-const notifySchema = z.object({
+const notifySchema = z.strictObject({
   /** Per-profile queue name = prefix + profile id. */
   queuePrefix: z.string().min(1).default('message_to_user.'),
   /** Where invalid and retention-dropped messages go, for a person to inspect. */
@@ -94,10 +96,12 @@ const notifySchema = z.object({
   prefetch: z.number().int().min(1).max(65_535).default(500),
 });
 
-export const configSchema = z.object({
+export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
   host: z.string().min(1).default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** auto: pretty lines when stdout is a terminal, JSON lines otherwise. */
+  logFormat: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Unset: the in-memory broker (one node). Set: RabbitMQ. */
   amqpUrl: z.string().regex(/^amqps?:\/\//, 'must start with amqp:// or amqps://').optional(),
   /** How long the start waits for RabbitMQ before serving with the broker down (joins 503, /health 503). */

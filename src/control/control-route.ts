@@ -44,6 +44,7 @@ export function createControlRoute(deps: ControlRouteDeps): UpgradeRoute<Princip
         principal,
         directory: deps.directory,
         store: deps.store,
+        commands: deps.commands,
         host: deps.host,
         clock: deps.clock,
         log: deps.log,

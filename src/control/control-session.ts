@@ -1,8 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Connection, Session } from '../core/connection.js';
 import type { Principal } from '../core/credentials.js';
-import type { DriverHost, ExecResult } from '../core/driver-host.js';
-import { GatewayError } from '../core/errors.js';
+import type { DriverHost } from '../core/driver-host.js';
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
@@ -22,12 +21,10 @@ import {
   pongFrame,
   successFrame,
 } from '../protocol/control.js';
-import { hasClearance, isProtectedName } from './access.js';
+import type { ControlCommands } from './control-commands.js';
 import { resolveModule, resolveModuleByIdOrName } from './targets.js';
 
 export interface ControlSessionOptions {
-  /** An exec without an answer after this long fails with error 7. */
-  execTimeoutMs: number;
   /** Period of the unsolicited `pong`. */
   pongIntervalMs: number;
 }
@@ -37,6 +34,8 @@ export interface ControlSessionDeps {
   principal: Principal;
   directory: SystemDirectory;
   store: StatusStore;
+  /** exec goes through the command path shared with REST; debug streams come from the host. */
+  commands: ControlCommands;
   host: DriverHost;
   clock: Clock;
   log: Logger;
@@ -54,7 +53,7 @@ interface Binding {
 
 interface DebugStream {
   readonly id: number;
-  readonly stop: () => void;
+  stop: () => void;
 }
 
 /**
@@ -183,28 +182,37 @@ export class ControlSession implements Session {
   }
 
   private async exec(request: ControlRequest): Promise<void> {
-    const { directory, principal, host } = this.deps;
-    const { moduleId } = resolveModule(directory, principal, request.sys, request.mod, request.index);
-    if (isProtectedName(request.name)) throw new GatewayError('forbidden', `access denied to method ${request.name}`);
-    const declared = host.functions(moduleId)?.[request.name];
-    if (declared && !hasClearance(principal, declared.clearance)) {
-      throw new GatewayError('forbidden', `access denied: ${request.name} requires ${declared.clearance} clearance`);
-    }
     // Counted (switchboard_control_execs_total, exec duration) by the meterExecs decorator of the DriverHost.
-    const result = await this.withTimeout(host.exec(moduleId, request.name, request.args, principal), request.name);
-    this.send(execSuccessFrame(request.id, serialiseResult(result), metaOf(request), result.code));
+    const result = await this.deps.commands.exec(this.deps.principal, request, request.name, request.args);
+    this.send(execSuccessFrame(request.id, result.json, metaOf(request), result.code));
   }
 
   /** Spec "debug": success, then the module's log lines as debug frames carrying this request's id. */
   private async debug(request: ControlRequest): Promise<void> {
     const { directory, principal, host } = this.deps;
     const { moduleId } = resolveModuleByIdOrName(directory, principal, request.sys, request.mod, request.index);
-    this.send(successFrame(request.id));
-    if (this.debugStreams.has(moduleId) || this.closed) return;
+    if (this.debugStreams.has(moduleId) || this.closed) {
+      this.send(successFrame(request.id));
+      return;
+    }
     const meta = metaOf(request);
     const id = request.id;
-    const stop = host.debug(moduleId, (line) => this.send(debugFrame(id, line.message, meta, moduleId, line.level)));
-    this.debugStreams.set(moduleId, { id, stop });
+    // Held in the map while the stream starts, so a second debug of the module does not start another.
+    const stream: DebugStream = { id, stop: () => {} };
+    this.debugStreams.set(moduleId, stream);
+    let stop: () => void;
+    try {
+      stop = await host.debug(moduleId, (line) => this.send(debugFrame(id, line.message, meta, moduleId, line.level)));
+    } catch (err) {
+      if (this.debugStreams.get(moduleId) === stream) this.debugStreams.delete(moduleId);
+      throw err;
+    }
+    if (this.debugStreams.get(moduleId) !== stream || this.closed) {
+      stop();
+    } else {
+      stream.stop = stop;
+    }
+    this.send(successFrame(request.id));
   }
 
   /** Spec "ignore": stops the module's debug stream; always success. */
@@ -220,18 +228,6 @@ export class ControlSession implements Session {
     if (!stream) return;
     this.debugStreams.delete(moduleId);
     stream.stop();
-  }
-
-  /** The host times execs out itself; this is the session's own guarantee, with the host's message. */
-  private withTimeout(pending: Promise<ExecResult>, method: string): Promise<ExecResult> {
-    const timeoutMs = this.deps.options.execTimeoutMs;
-    let cancel: () => void = () => {};
-    const timedOut = new Promise<never>((_, reject) => {
-      cancel = this.deps.clock.schedule(timeoutMs, () => reject(new GatewayError('timeout', `${method} timed out after ${timeoutMs} ms`)));
-    });
-    // A late answer after the timeout is dropped, never an unhandled rejection.
-    pending.catch(() => {});
-    return Promise.race([pending, timedOut]).finally(cancel);
   }
 
   private fail(request: ControlRequest, err: unknown): void {
@@ -268,14 +264,3 @@ export class ControlSession implements Session {
 }
 
 const bindingKey = (r: ControlRequest): string => JSON.stringify([r.sys, r.mod, r.index, r.name]);
-
-/** The method's return value as JSON text; undefined becomes null. */
-function serialiseResult(result: ExecResult): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(result.value ?? null);
-  } catch (err) {
-    throw new GatewayError('request_failed', `module raised: result is not JSON (${(err as Error).name})`);
-  }
-  return text ?? 'null';
-}

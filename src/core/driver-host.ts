@@ -20,22 +20,25 @@ export interface FunctionDescription {
 }
 
 export interface ExecResult {
-  /** The method's return value (serialised as raw JSON; undefined becomes null). */
-  value: unknown;
+  /** The method's return value as JSON text, serialised once where the module runs (undefined: `null`). */
+  json: string;
   /** HTTP-like code, 200 unless the driver sets another. */
   code: number;
 }
 
 /**
- * Runs driver modules: in-process first, remote workers later behind the same interface.
+ * Runs driver modules wherever they are placed in the fleet; callers never learn where.
  * - `exec` rejects with GatewayError: 'bad_request' (`could not find function X`, bad arguments),
- *   'forbidden' (method above the caller's clearance), 'module_not_found' (module not running),
+ *   'forbidden' (method above the caller's clearance), 'module_not_found' (not running),
  *   'request_failed' (the driver raised: `module raised: <message> (<ErrorName>)`), 'timeout' (no answer
- *   within the exec timeout). It never hangs past the timeout and a driver failure never escapes.
- * - `debug` streams the module's log lines to `onLine` until the returned function is called.
+ *   within the exec timeout), 'unavailable' (the node running it is gone or the module is moving). It runs
+ *   the method at most once, never hangs past the timeout, and a driver failure never escapes.
+ * - `functions` describes the methods of a running module; rejects 'module_not_found' when it runs nowhere.
+ * - `debug` streams the module's log lines, from whichever node runs it, to `onLine` until the returned
+ *   function is called; resolves once the stream is live.
  */
 export interface DriverHost {
   exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult>;
-  functions(module: ModuleId): Record<string, FunctionDescription> | undefined;
-  debug(module: ModuleId, onLine: (line: DriverLogLine) => void): () => void;
+  functions(module: ModuleId): Promise<Record<string, FunctionDescription>>;
+  debug(module: ModuleId, onLine: (line: DriverLogLine) => void): Promise<() => void>;
 }

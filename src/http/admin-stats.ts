@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { BackendHealth } from '../core/backend-state.js';
 import { clearanceRank, type CredentialStore } from '../core/credentials.js';
+import type { ModulePlacementRecord } from '../core/fleet.js';
 import { requireApiKey } from './api-key.js';
 import { httpError } from './errors.js';
 
@@ -12,12 +13,15 @@ export interface AdminStatsDeps {
   /** Profiles joined on this node with their local socket counts. */
   profiles: () => ReadonlyArray<{ profileId: string; sockets: number }>;
   backends: () => readonly BackendHealth[];
+  /** The control fleet: live nodes and where each module runs (read from the fleet's store). */
+  fleet: () => Promise<{ nodes: readonly string[]; modules: Record<string, ModulePlacementRecord | null> }>;
 }
 
 /**
- * GET /api/admin/v1/stats: this node's connection counts and joined profiles, for the console. Needs an API
- * key (X-API-Key or Authorization: Bearer) with admin clearance. Per node: behind a load balancer each node
- * answers for itself.
+ * GET /api/admin/v1/stats: this node's connection counts and joined profiles, and the control fleet's live
+ * nodes with the node running each module (`running: false` with a reason when it does not; `null` when no
+ * node holds it), for the console. Needs an API key (X-API-Key or Authorization: Bearer) with admin
+ * clearance. Sockets and profiles are per node: behind a load balancer each node answers for itself.
  */
 export function registerAdminStats(app: FastifyInstance, deps: AdminStatsDeps): void {
   app.get('/api/admin/v1/stats', async (req) => {
@@ -29,6 +33,7 @@ export function registerAdminStats(app: FastifyInstance, deps: AdminStatsDeps): 
       sockets: deps.sockets(),
       profiles,
       backends: Object.fromEntries(deps.backends().map((b) => [b.name, { kind: b.kind, state: b.state() }])),
+      fleet: await deps.fleet().catch(() => null),
     };
   });
 }

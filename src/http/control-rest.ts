@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { canReachSystem, hasClearance, isProtectedName } from '../control/access.js';
+import { canReachSystem } from '../control/access.js';
 import { authenticateControl, type ControlAuthDeps, ScopeRefusal } from '../control/control-auth.js';
+import type { ControlCommands, ModuleAddress } from '../control/control-commands.js';
 import { parseModuleSlug, reachableSystem, resolveModule } from '../control/targets.js';
 import type { Principal } from '../core/credentials.js';
-import type { DriverHost } from '../core/driver-host.js';
+import type { ModulePlacementRecord } from '../core/fleet.js';
 import { type ErrorCode, GatewayError, isGatewayError } from '../core/errors.js';
 import { type ModuleId, type ZoneId, zoneId as toZoneId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -15,10 +16,11 @@ export interface ControlRestDeps {
   auth: ControlAuthDeps;
   directory: SystemDirectory;
   store: StatusStore;
-  host: DriverHost;
+  /** The command path shared with the socket (exec timeout: 504). */
+  commands: ControlCommands;
+  /** Where each module runs and whether it does (for `running` in module lists). */
+  placements: (modules: readonly ModuleId[]) => Promise<Map<ModuleId, ModulePlacementRecord>>;
   log: Logger;
-  /** An exec over HTTP without an answer after this long fails with 504. */
-  execTimeoutMs: number;
 }
 
 /** GatewayError code -> HTTP status for the REST endpoints beside the control socket. */
@@ -83,9 +85,10 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
     scope.get<{ Params: { id: string }; Querystring: { complete?: string } }>(`${apiBase}/systems/:id`, async (req) => {
       const system = reachableSystem(deps.directory, req.controlPrincipal!, req.params.id);
       if (req.query.complete !== 'true') return systemJson(system);
+      const placed = await deps.placements(system.modules);
       return {
         ...systemJson(system),
-        module_data: system.modules.map((id) => deps.directory.module(id)).filter((m): m is ModuleRecord => !!m).map((m) => moduleJson(m, system, deps.host)),
+        module_data: system.modules.map((id) => deps.directory.module(id)).filter((m): m is ModuleRecord => !!m).map((m) => moduleJson(m, system, placed)),
         zone_data: system.zones.map((id) => deps.directory.zone(id)).filter((z): z is ZoneRecord => !!z).map(zoneJson),
       };
     });
@@ -95,18 +98,9 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
       return system.zones.map((id) => deps.directory.zone(id)).filter((z): z is ZoneRecord => !!z).map(zoneJson);
     });
 
-    scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/functions/:slug`, async (req) => {
-      const principal = req.controlPrincipal!;
-      const { moduleId } = target(deps, principal, req.params.id, req.params.slug);
-      const functions = deps.host.functions(moduleId);
-      if (!functions) throw new GatewayError('module_not_found', `module not running: ${req.params.slug}`);
-      const visible: Record<string, { arity: number; params: Record<string, unknown>; order: string[] }> = {};
-      for (const [name, fn] of Object.entries(functions)) {
-        if (isProtectedName(name) || !hasClearance(principal, fn.clearance)) continue;
-        visible[name] = { arity: fn.arity, params: fn.params, order: fn.order };
-      }
-      return visible;
-    });
+    scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/functions/:slug`, async (req) =>
+      deps.commands.functions(req.controlPrincipal!, address(req.params.id, req.params.slug)),
+    );
 
     scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/:slug`, async (req, reply) => {
       const { moduleId } = target(deps, req.controlPrincipal!, req.params.id, req.params.slug);
@@ -125,24 +119,10 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
     });
 
     scope.post<{ Params: { id: string; slug: string; method: string } }>(`${apiBase}/systems/:id/:slug/:method`, async (req, reply) => {
-      const principal = req.controlPrincipal!;
-      const { moduleId } = target(deps, principal, req.params.id, req.params.slug);
       const args = req.body === undefined || req.body === null ? [] : req.body;
       if (!Array.isArray(args)) throw new GatewayError('bad_request', 'body must be a JSON array of arguments');
-      const method = req.params.method;
-      if (isProtectedName(method)) throw new GatewayError('forbidden', `access denied to method ${method}`);
-      const declared = deps.host.functions(moduleId)?.[method];
-      if (declared && !hasClearance(principal, declared.clearance)) {
-        throw new GatewayError('forbidden', `access denied: ${method} requires ${declared.clearance} clearance`);
-      }
-      const result = await withTimeout(deps.host.exec(moduleId, method, args, principal), deps.execTimeoutMs, method);
-      let json: string;
-      try {
-        json = JSON.stringify(result.value ?? null) ?? 'null';
-      } catch {
-        throw new GatewayError('request_failed', 'module raised: result is not JSON');
-      }
-      return reply.code(result.code >= 100 && result.code < 600 ? result.code : 200).type('application/json').send(json);
+      const result = await deps.commands.exec(req.controlPrincipal!, address(req.params.id, req.params.slug), req.params.method, args);
+      return reply.code(result.code >= 100 && result.code < 600 ? result.code : 200).type('application/json').send(result.json);
     });
 
     scope.get<{ Querystring: { q?: string; limit?: string; offset?: string } }>(`${apiBase}/zones`, async (req, reply) => {
@@ -169,15 +149,17 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
         ? [reachableSystem(deps.directory, principal, req.query.control_system_id)]
         : deps.directory.systems().filter((s) => canReachSystem(principal, s));
       const seen = new Set<ModuleId>();
-      const all: Array<ReturnType<typeof moduleJson>> = [];
+      const found: Array<{ mod: ModuleRecord; system: SystemRecord }> = [];
       for (const system of systems) {
         for (const id of system.modules) {
           const mod = deps.directory.module(id);
           if (!mod || seen.has(id)) continue;
           seen.add(id);
-          all.push(moduleJson(mod, system, deps.host));
+          found.push({ mod, system });
         }
       }
+      const placed = await deps.placements([...seen]);
+      const all = found.map(({ mod, system }) => moduleJson(mod, system, placed));
       const { limit, offset } = paging(req.query.limit, req.query.offset);
       return reply.header('X-Total-Count', String(all.length)).send(all.slice(offset, offset + limit));
     });
@@ -185,8 +167,13 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
 }
 
 function target(deps: ControlRestDeps, principal: Principal, sys: string, slug: string) {
+  const { mod, index } = address(sys, slug);
+  return resolveModule(deps.directory, principal, sys, mod, index);
+}
+
+function address(sys: string, slug: string): ModuleAddress {
   const { name, index } = parseModuleSlug(slug);
-  return resolveModule(deps.directory, principal, sys, name, index);
+  return { sys, mod: name, index };
 }
 
 function canReachZone(directory: SystemDirectory, principal: Principal, zone: ZoneId): boolean {
@@ -213,22 +200,13 @@ const systemJson = (s: SystemRecord) => ({
 const zoneJson = (z: ZoneRecord) => ({ id: z.id, name: z.name, ...(z.description !== undefined && { description: z.description }) });
 
 /** Settings are left out: they may hold device passwords. */
-const moduleJson = (m: ModuleRecord, system: SystemRecord, host: DriverHost) => ({
+const moduleJson = (m: ModuleRecord, system: SystemRecord, placed: ReadonlyMap<ModuleId, ModulePlacementRecord>) => ({
   id: m.id,
   name: m.name,
   driver: m.driver,
   control_system_id: system.id,
-  running: host.functions(m.id) !== undefined,
+  running: placed.get(m.id)?.running === true,
 });
-
-function withTimeout<T>(pending: Promise<T>, timeoutMs: number, method: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GatewayError('timeout', `${method} timed out after ${timeoutMs} ms`)), timeoutMs);
-  });
-  pending.catch(() => {});
-  return Promise.race([pending, timedOut]).finally(() => clearTimeout(timer));
-}
 
 function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: Logger): FastifyReply {
   const path = pathOf(req.url);

@@ -119,6 +119,50 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly fleetNodes = new Gauge({
+    name: 'switchboard_fleet_nodes',
+    help: 'Live control-fleet nodes as this node sees them',
+    registers: [this.registry],
+  });
+  readonly modulesRunning = new Gauge({
+    name: 'switchboard_fleet_modules_running',
+    help: 'Modules running on this node',
+    registers: [this.registry],
+  });
+  readonly placements = new Counter({
+    name: 'switchboard_fleet_placements_total',
+    help: 'Modules this node took the lease of and loaded',
+    registers: [this.registry],
+  });
+  readonly moves = new Counter({
+    name: 'switchboard_fleet_moves_total',
+    help: 'Modules this node unloaded and handed over because another live node ranks first for them',
+    registers: [this.registry],
+  });
+  readonly leaseLosses = new Counter({
+    name: 'switchboard_fleet_lease_losses_total',
+    help: 'Modules stopped because their lease could not be renewed in time or was taken',
+    registers: [this.registry],
+  });
+  readonly routedExecs = new Counter({
+    name: 'switchboard_fleet_routed_execs_total',
+    help: 'exec and functions requests sent to the node running the module, by outcome (success, error, timeout, unavailable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly driverHosts = new Counter({
+    name: 'switchboard_driver_hosts_started_total',
+    help: 'Driver host processes started (one per driver with modules on this node, plus restarts)',
+    registers: [this.registry],
+  });
+  readonly driverHostRestarts = new Counter({
+    name: 'switchboard_driver_host_restarts_total',
+    help: 'Driver hosts restarted after they exited, crashed, passed their memory cap or stopped their heartbeat',
+    labelNames: ['driver'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../src/core/clock.js';
 import type { Connection } from '../../src/core/connection.js';
-import type { Principal } from '../../src/core/credentials.js';
+import { clearanceRank, type Principal } from '../../src/core/credentials.js';
 import type { DriverHost, DriverLogLine, ExecResult, FunctionDescription } from '../../src/core/driver-host.js';
 import { GatewayError } from '../../src/core/errors.js';
 import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
@@ -179,31 +179,42 @@ type Method = { clearance?: FunctionDescription['clearance']; run: (args: unknow
 export class FakeHost implements DriverHost {
   readonly debugListeners = new Map<string, Set<(line: DriverLogLine) => void>>();
   constructor(private readonly methods: Record<string, Record<string, Method>>) {}
-  async exec(module: ModuleId, method: string, args: unknown[]): Promise<ExecResult> {
+  async exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult> {
     const fns = this.methods[module];
     if (!fns) throw new GatewayError('module_not_found', `module not running: ${module}`);
-    const fn = fns[method];
+    const fn = Object.hasOwn(fns, method) ? fns[method] : undefined;
     if (!fn) throw new GatewayError('bad_request', `could not find function ${method}`);
+    const clearance = fn.clearance ?? 'user';
+    if (clearanceRank[caller.clearance] < clearanceRank[clearance]) {
+      throw new GatewayError('forbidden', `access denied: ${method} requires ${clearance} clearance`);
+    }
     try {
-      return { value: await fn.run(args), code: 200 };
+      return { json: JSON.stringify((await fn.run(args)) ?? null), code: 200 };
     } catch (err) {
       throw new GatewayError('request_failed', `module raised: ${(err as Error).message} (${(err as Error).name})`);
     }
   }
-  functions(module: ModuleId) {
+  async functions(module: ModuleId): Promise<Record<string, FunctionDescription>> {
     const fns = this.methods[module];
-    if (!fns) return undefined;
+    if (!fns) throw new GatewayError('module_not_found', `module not running: ${module}`);
     return Object.fromEntries(
       Object.entries(fns).map(([name, m]) => [name, { arity: 0, params: {}, order: [], clearance: m.clearance ?? 'user' }]),
     );
   }
-  debug(module: ModuleId, onLine: (line: DriverLogLine) => void) {
+  async debug(module: ModuleId, onLine: (line: DriverLogLine) => void): Promise<() => void> {
     let set = this.debugListeners.get(module);
     if (!set) this.debugListeners.set(module, (set = new Set()));
     set.add(onLine);
-    return () => set.delete(onLine);
+    return () => {
+      set.delete(onLine);
+    };
   }
   emit(module: string, message: string) {
     for (const l of this.debugListeners.get(module) ?? []) l({ module: module as ModuleId, level: 'debug', message });
   }
+}
+
+/** An exec result as a test compares it: the JSON text parsed back. */
+export function outcome(result: ExecResult): { value: unknown; code: number } {
+  return { value: JSON.parse(result.json) as unknown, code: result.code };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineDriver, method } from '../../src/drivers/driver-api.js';
+import { defineDriver, method } from '../../src/driver-api/driver-api.js';
 import { demoControl, type RunningGateway, startGateway } from './gateway.js';
 import { TestClient } from './ws-client.js';
 import type { GatewayOptions } from '../../src/app.js';

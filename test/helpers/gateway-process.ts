@@ -36,7 +36,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
   const nodeId = String(config.nodeId ?? `proc-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
   writeFileSync(file, JSON.stringify({ port: 0, host: '127.0.0.1', logLevel: 'info', amqpStartTimeoutMs: 60_000, nodeId, ...config }));
   const child = spawn(process.execPath, [mainScript], {
-    env: { ...process.env, PORT: '', AMQP_URL: '', REDIS_URL: '', ...env, SWITCHBOARD_CONFIG: file },
+    env: { ...process.env, PORT: '', AMQP_URL: '', REDIS_URL: '', LOG_FORMAT: 'json', ...env, SWITCHBOARD_CONFIG: file },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -32,6 +32,9 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
     apiKeys: demoApiKeys,
     control: demoControl(),
   };
+  // The token verifier is replaced as a whole (as TOKEN_VERIFIER does): another kind's keys merged into the
+  // static one would be refused as unknown.
+  if (overrides.tokens !== undefined) delete base.tokens;
   return configSchema.parse(deepMerge(base, overrides));
 }
 

@@ -61,6 +61,13 @@ describe('bad control configuration is refused at start', () => {
     assert.match(stderr, /control\.systems\.0\.modules: /);
   });
 
+  it('refuses a misspelt key, naming it and the nearest known key', async () => {
+    const { code, stderr } = await startWith({ prot: 19708, notify: { joinDeadlineMS: 5000 } });
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, /prot: unknown key \(did you mean "port"\?\)/);
+    assert.match(stderr, /notify\.joinDeadlineMS: unknown key \(did you mean "joinDeadlineMs"\?\)/);
+  });
+
   it('refuses a duplicate system id', async () => {
     const { code, stderr } = await startWith({
       control: {

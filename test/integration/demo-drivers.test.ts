@@ -1,3 +1,4 @@
+import { outcome } from '../helpers/control-fakes.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Principal } from '../../src/core/credentials.js';
@@ -41,12 +42,12 @@ describe('demo configuration: systems and drivers wired into the gateway', () =>
     const changes = new Changes();
     await store.watch(mod, 'power', changes.onChange);
     const lines: string[] = [];
-    const stopDebug = drivers.debug(mod, (line) => lines.push(`${line.level}:${line.message}`));
-    assert.deepEqual(await drivers.exec(mod, 'power', [true], user), { value: true, code: 200 });
+    const stopDebug = await drivers.debug(mod, (line) => lines.push(`${line.level}:${line.message}`));
+    assert.deepEqual(outcome(await drivers.exec(mod, 'power', [true], user)), { value: true, code: 200 });
     assert.deepEqual(await changes.until(1), ['true']);
     assert.deepEqual(lines, ['debug:power changed to true']);
     stopDebug();
-    assert.deepEqual(await drivers.exec(mod, 'volume', [30], user), { value: 30, code: 200 });
+    assert.deepEqual(outcome(await drivers.exec(mod, 'volume', [30], user)), { value: 30, code: 200 });
     assert.equal(await store.get(mod, 'volume'), '30');
   });
 
@@ -66,26 +67,26 @@ describe('demo configuration: systems and drivers wired into the gateway', () =>
   it('display: reboot needs support clearance', async () => {
     const { drivers } = gw.gateway;
     const mod = moduleId('mod-display-1');
-    await assert.rejects(drivers.exec(mod, 'reboot', [], user), { code: 'forbidden', message: 'function reboot requires support clearance' });
-    assert.deepEqual(await drivers.exec(mod, 'reboot', [], admin), { value: true, code: 200 });
+    await assert.rejects(drivers.exec(mod, 'reboot', [], user), { code: 'forbidden', message: 'access denied: reboot requires support clearance' });
+    assert.deepEqual(outcome(await drivers.exec(mod, 'reboot', [], admin)), { value: true, code: 200 });
   });
 
   it('lights: set_level and scenes; an unknown scene raises', async () => {
     const { drivers, store } = gw.gateway;
     const mod = moduleId('mod-lights-1');
     assert.equal(await store.get(mod, 'level'), '0');
-    assert.deepEqual(await drivers.exec(mod, 'set_level', [25], user), { value: 25, code: 200 });
-    assert.deepEqual(await drivers.exec(mod, 'scene', ['full'], user), { value: 100, code: 200 });
+    assert.deepEqual(outcome(await drivers.exec(mod, 'set_level', [25], user)), { value: 25, code: 200 });
+    assert.deepEqual(outcome(await drivers.exec(mod, 'scene', ['full'], user)), { value: 100, code: 200 });
     assert.equal(await store.get(mod, 'level'), '100');
     await assert.rejects(drivers.exec(mod, 'scene', ['disco'], user), { code: 'request_failed', message: 'module raised: unknown scene disco (Error)' });
   });
 
-  it('describes functions with arity, params and order', () => {
-    const fns = gw.gateway.drivers.functions(moduleId('mod-display-1'))!;
+  it('describes functions with arity, params and order', async () => {
+    const fns = await gw.gateway.drivers.functions(moduleId('mod-display-1'));
     assert.deepEqual(Object.keys(fns).sort(), ['input', 'power', 'reboot', 'volume']);
     assert.deepEqual(fns.power, { arity: 1, params: { state: { type: 'boolean' } }, order: ['state'], clearance: 'user' });
     assert.equal(fns.reboot!.clearance, 'support');
-    assert.equal(gw.gateway.drivers.functions(moduleId('mod-nope')), undefined);
+    await assert.rejects(gw.gateway.drivers.functions(moduleId('mod-nope')), { code: 'module_not_found' });
   });
 
   it('an unknown module is not running', async () => {

@@ -1,10 +1,11 @@
+import { outcome } from '../helpers/control-fakes.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { z } from 'zod';
 import type { Principal } from '../../src/core/credentials.js';
 import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { moduleId } from '../../src/core/ids.js';
-import { defineDriver, method } from '../../src/drivers/driver-api.js';
+import { defineDriver, method } from '../../src/driver-api/driver-api.js';
 import { demoControl, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { connectControl } from '../helpers/control-gateway.js';
 import { TestClient, join } from '../helpers/ws-client.js';
@@ -66,7 +67,7 @@ describe('a faulty driver never takes the gateway down', () => {
     const lines: DriverLogLine[] = [];
     let sawBothTimers: () => void;
     const timersSeen = new Promise<void>((resolve) => (sawBothTimers = resolve));
-    const stop = gw.gateway.drivers.debug(mod, (line) => {
+    const stop = await gw.gateway.drivers.debug(mod, (line) => {
       lines.push(line);
       const text = lines.map((l) => l.message).join('\n');
       if (text.includes('timer raised: timer exploded (Error)') && text.includes('timer raised: async timer exploded (SyntaxError)') && text.includes('deferred failure')) sawBothTimers();
@@ -74,7 +75,7 @@ describe('a faulty driver never takes the gateway down', () => {
 
     await assert.rejects(gw.gateway.drivers.exec(mod, 'sync', [], caller), { code: 'request_failed', message: 'module raised: sync failure (TypeError)' });
     await assert.rejects(gw.gateway.drivers.exec(mod, 'rejects', [], caller), { code: 'request_failed', message: 'module raised: async failure (RangeError)' });
-    assert.deepEqual(await gw.gateway.drivers.exec(mod, 'later', [], caller), { value: 'scheduled', code: 200 });
+    assert.deepEqual(outcome(await gw.gateway.drivers.exec(mod, 'later', [], caller)), { value: 'scheduled', code: 200 });
     await timersSeen;
     stop();
     assert.ok(lines.some((l) => l.level === 'error' && l.message === 'sync raised: sync failure (TypeError)'));
@@ -86,7 +87,7 @@ describe('a faulty driver never takes the gateway down', () => {
     const joined = await client.request(join('demo-token-alice'));
     assert.equal(joined.status, 200);
     await client.close();
-    assert.deepEqual(await gw.gateway.drivers.exec(moduleId('mod-display-1'), 'input', ['hdmi2'], caller), { value: 'hdmi2', code: 200 });
+    assert.deepEqual(outcome(await gw.gateway.drivers.exec(moduleId('mod-display-1'), 'input', ['hdmi2'], caller)), { value: 'hdmi2', code: 200 });
   });
 
   it('over the control channel: error 3 for the raising method, then the socket and the gateway carry on', async () => {

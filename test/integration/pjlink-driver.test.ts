@@ -1,3 +1,4 @@
+import { outcome } from '../helpers/control-fakes.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStatusStore } from '../../src/backends/memory/memory-status-store.js';
@@ -7,9 +8,9 @@ import type { Principal } from '../../src/core/credentials.js';
 import { moduleId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { bundledDrivers } from '../../src/drivers/bundled-drivers.js';
-import { buildSystemDirectory } from '../../src/drivers/config-system-directory.js';
-import { ModuleRuntime } from '../../src/drivers/module-runtime.js';
-import { PjlinkSimulator } from '../../src/drivers/pjlink/pjlink-simulator.js';
+import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
+import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
+import { PjlinkSimulator } from '../../src/simulators/pjlink-simulator.js';
 import { Changes } from '../contract/status-store.contract.js';
 import { startGateway } from '../helpers/gateway.js';
 
@@ -64,14 +65,14 @@ describe('PJLink projector driver against the simulated projector over TCP', () 
     assert.equal(await store.get(mod, 'input'), '"31"');
 
     await assert.rejects(runtime.exec(mod, 'input', ['32'], caller), { code: 'request_failed', message: 'module raised: INPT 32: unavailable time (ERR3) (PjlinkError)' });
-    assert.deepEqual(await runtime.exec(mod, 'power', [true], caller), { value: true, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'power', [true], caller)), { value: true, code: 200 });
     assert.equal(simulator.power, '1');
-    assert.deepEqual(await runtime.exec(mod, 'input', ['32'], caller), { value: '32', code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'input', ['32'], caller)), { value: '32', code: 200 });
     assert.equal(simulator.input, '32');
     assert.equal(await store.get(mod, 'input'), '"32"');
     await assert.rejects(runtime.exec(mod, 'input', ['99'], caller), { code: 'bad_request', message: /^bad arguments for input: code: / });
     await assert.rejects(runtime.exec(mod, 'input', ['59'], caller), { code: 'request_failed', message: 'module raised: INPT 59: out of parameter (ERR2) (PjlinkError)' });
-    assert.deepEqual(await runtime.exec(mod, 'inputs', [], caller), { value: ['11', '12', '31', '32', '51'], code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'inputs', [], caller)), { value: ['11', '12', '31', '32', '51'], code: 200 });
   });
 
   it('reconnects with backoff after the device drops the connection, and reads the state again', async () => {
@@ -84,7 +85,7 @@ describe('PJLink projector driver against the simulated projector over TCP', () 
     await store.watch(mod, 'power', power.onChange);
     if ((await store.get(mod, 'power')) !== 'false') await power.until(1);
     assert.equal(await store.get(mod, 'power'), 'false');
-    assert.deepEqual(await runtime.exec(mod, 'power', [true], caller), { value: true, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'power', [true], caller)), { value: true, code: 200 });
   });
 
   it('keeps retrying while the device is down and answers "not connected" meanwhile', async () => {
@@ -96,7 +97,7 @@ describe('PJLink projector driver against the simulated projector over TCP', () 
     simulator = new PjlinkSimulator({ password: 'secret', port });
     await simulator.start();
     assert.deepEqual(await connected.until(2), ['false', 'true']);
-    assert.deepEqual(await runtime.exec(mod, 'power', [false], caller), { value: false, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'power', [false], caller)), { value: false, code: 200 });
   });
 });
 
@@ -108,7 +109,7 @@ describe('demo: the projector lab runs against the simulated device the gateway 
       const connected = new Changes();
       await gw.gateway.store.watch(projector, 'connected', connected.onChange);
       if ((await gw.gateway.store.get(projector, 'connected')) !== 'true') await connected.until(1);
-      assert.deepEqual(await gw.gateway.drivers.exec(projector, 'power', [true], caller), { value: true, code: 200 });
+      assert.deepEqual(outcome(await gw.gateway.drivers.exec(projector, 'power', [true], caller)), { value: true, code: 200 });
       assert.equal(await gw.gateway.store.get(projector, 'power'), 'true');
     } finally {
       await gw.close();

@@ -40,7 +40,6 @@ describe('switchboard CLI', () => {
       [['publish', '--profile', 'alice', '--command-status', '2', '--download', '--id', 'x'], /exactly one of/],
       [['publish', '--profile', 'alice', '--command-status', '7', '--id', 'x', '--body', 'b', '--gateway', 'http://127.0.0.1:1', '--api-key', 'k'], /must be 1 \(pending\)/],
       [['publish', '--profile', 'alice', '--command-status', '2', '--id', 'x', '--body', 'b'], /no target/],
-      [['publish', '--profile', 'alice', '--command-status', '2', '--id', 'x', '--body', 'b', '--gateway', 'http://127.0.0.1:1'], /needs an API key/],
       [['publish', '--profile', 'alice', '--download', '--id', 'x', '--gateway', 'http://127.0.0.1:1', '--api-key', 'k'], /exactly one of --link/],
       [['publish', '--profile', 'alice', '--json', '{"data":{"type":"X"}}', '--gateway', 'http://127.0.0.1:1', '--api-key', 'k'], /data\.id/],
       [['publish', '--profile', 'bad profile', '--json', '{"data":{"type":"X","id":"1"}}', '--gateway', 'http://127.0.0.1:1', '--api-key', 'k'], /profile id/],
@@ -52,6 +51,14 @@ describe('switchboard CLI', () => {
       assert.match(run.stderr, message, args.join(' '));
       assert.doesNotMatch(run.stderr, /at .*\.js:\d+/, 'no stack trace');
     }
+  });
+
+  it('a missing API key exits 3 like a refused one, as --help says', async () => {
+    const help = await cli(['publish', '--help']);
+    assert.match(help.stdout, /3 refused \(API key missing/);
+    const run = await cli(['publish', '--profile', 'alice', '--command-status', '2', '--id', 'x', '--body', 'b', '--gateway', 'http://127.0.0.1:1']);
+    assert.equal(run.code, 3, run.stderr);
+    assert.match(run.stderr, /needs an API key/);
   });
 
   describe('through a gateway (memory broker)', () => {

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { ConfigError } from '../../src/config/load.js';
 import { controlConfigSchema } from '../../src/config/control-schema.js';
 import { moduleId, systemId, zoneId } from '../../src/core/ids.js';
-import { buildSystemDirectory } from '../../src/drivers/config-system-directory.js';
-import { type DriverRegistry, defineDriver } from '../../src/drivers/driver-api.js';
+import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
+import { type DriverRegistry, defineDriver } from '../../src/driver-api/driver-api.js';
 
 const noop = (name: string) => defineDriver({ name, settings: z.object({ level: z.number().default(1) }), load: () => ({ methods: {} }) });
 const drivers: DriverRegistry = { display: noop('Display'), camera: noop('Camera') };

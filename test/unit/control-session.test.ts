@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ControlSession } from '../../src/control/control-session.js';
+import { ControlCommands } from '../../src/control/control-commands.js';
 import type { Principal } from '../../src/core/credentials.js';
 import { GatewayError } from '../../src/core/errors.js';
 import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
@@ -39,11 +40,12 @@ function setup(who: Principal = principal()) {
     principal: who,
     directory,
     store,
+    commands: new ControlCommands({ directory, host, clock, execTimeoutMs: 1_000 }),
     host,
     clock,
     log: silentLogger,
     metrics: new GatewayMetrics(),
-    options: { execTimeoutMs: 1_000, pongIntervalMs: 80_000 },
+    options: { pongIntervalMs: 80_000 },
   });
   const send = (frame: unknown) => session.onText(JSON.stringify(frame));
   return { session, connection, store, host, clock, send, release: (v: unknown) => release(v) };

@@ -5,11 +5,13 @@ import { MemoryStatusStore } from '../../src/backends/memory/memory-status-store
 import { controlConfigSchema } from '../../src/config/control-schema.js';
 import { moduleId, systemId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { buildSystemDirectory } from '../../src/drivers/config-system-directory.js';
-import { type DriverRegistry, defineDriver, method, withCode } from '../../src/drivers/driver-api.js';
-import { ModuleRuntime } from '../../src/drivers/module-runtime.js';
+import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
+import { type DriverRegistry, defineDriver, method, withCode } from '../../src/driver-api/driver-api.js';
+import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
+import { registerSystemLookups } from '../../src/control/system-lookups.js';
+import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { Changes } from '../contract/status-store.contract.js';
-import { ManualClock, principal } from '../helpers/control-fakes.js';
+import { ManualClock, outcome, principal } from '../helpers/control-fakes.js';
 
 const user = principal({ clearance: 'user' });
 const support = principal({ clearance: 'support' });
@@ -26,9 +28,19 @@ async function runtimeWith(driver: DriverRegistry[string], settings: Record<stri
   const store = new MemoryStatusStore();
   await store.start();
   const clock = new ManualClock();
-  const runtime = new ModuleRuntime({ directory: buildSystemDirectory(control, drivers), drivers, store, clock, log: silentLogger, execTimeoutMs });
+  const lines: DriverLogLine[] = [];
+  const directory = buildSystemDirectory(control, drivers);
+  const runtime = new ModuleRuntime({
+    directory,
+    drivers,
+    store,
+    clock,
+    log: silentLogger,
+    execTimeoutMs,
+    publishLine: (line) => lines.push(line),
+  });
   await runtime.start();
-  return { runtime, store, clock };
+  return { runtime, store, clock, lines, directory };
 }
 
 describe('driver API and module runtime', () => {
@@ -47,8 +59,8 @@ describe('driver API and module runtime', () => {
       }),
     });
     const { runtime } = await runtimeWith(driver);
-    assert.deepEqual(await runtime.exec(mod, 'move', [21], user), { value: 42, code: 200 });
-    assert.deepEqual(await runtime.exec(mod, 'move', [1, 'a'], user), { value: 2, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'move', [21], user)), { value: 42, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'move', [1, 'a'], user)), { value: 2, code: 200 });
     await assert.rejects(runtime.exec(mod, 'move', ['x'], user), { code: 'bad_request', message: 'bad arguments for move: x: Invalid input: expected number, received string' });
     await assert.rejects(runtime.exec(mod, 'move', [], user), { code: 'bad_request', message: /^bad arguments for move: x: / });
     await assert.rejects(runtime.exec(mod, 'move', [1, 'a', 3], user), { code: 'bad_request', message: 'bad arguments for move: takes 2 argument(s), got 3' });
@@ -91,10 +103,10 @@ describe('driver API and module runtime', () => {
     await runtime.exec(mod, 'mode', ['busy'], user);
     await runtime.exec(mod, 'mode', ['idle'], user);
     assert.deepEqual(changes.seen, ['"busy"', '"idle"']);
-    assert.deepEqual(await runtime.exec(mod, 'drop', [], user), { value: null, code: 200 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'drop', [], user)), { value: null, code: 200 });
     assert.deepEqual(extra.seen, ['null']);
     assert.equal(await store.get(mod, 'extra'), undefined);
-    assert.deepEqual(await runtime.exec(mod, 'code', [], user), { value: { queued: true }, code: 202 });
+    assert.deepEqual(outcome(await runtime.exec(mod, 'code', [], user)), { value: { queued: true }, code: 202 });
     await runtime.stop();
   });
 
@@ -110,10 +122,10 @@ describe('driver API and module runtime', () => {
       }),
     });
     const { runtime } = await runtimeWith(driver);
-    await assert.rejects(runtime.exec(mod, 'service', [], user), { code: 'forbidden', message: 'function service requires support clearance' });
-    assert.equal((await runtime.exec(mod, 'service', [], support)).value, 'serviced');
-    await assert.rejects(runtime.exec(mod, 'wipe', [], support), { code: 'forbidden', message: 'function wipe requires admin clearance' });
-    assert.equal((await runtime.exec(mod, 'wipe', [], admin)).value, 'wiped');
+    await assert.rejects(runtime.exec(mod, 'service', [], user), { code: 'forbidden', message: 'access denied: service requires support clearance' });
+    assert.equal(outcome(await runtime.exec(mod, 'service', [], support)).value, 'serviced');
+    await assert.rejects(runtime.exec(mod, 'wipe', [], support), { code: 'forbidden', message: 'access denied: wipe requires admin clearance' });
+    assert.equal(outcome(await runtime.exec(mod, 'wipe', [], admin)).value, 'wiped');
     await runtime.stop();
   });
 
@@ -133,10 +145,9 @@ describe('driver API and module runtime', () => {
         return { methods: {}, onUnload: () => void (unloaded = true) };
       },
     });
-    const { runtime, clock } = await runtimeWith(driver);
-    const lines: string[] = [];
-    runtime.debug(mod, (line) => lines.push(`${line.level}:${line.message}`));
+    const { runtime, clock, lines: published } = await runtimeWith(driver);
     for (let i = 0; i < 3; i++) clock.advance(100);
+    const lines = published.map((line) => `${line.level}:${line.message}`);
     assert.equal(ticks, 3, 'the timer goes on after a throw');
     assert.ok(lines.includes('error:timer raised: tick failed (TypeError)'), lines.join('\n'));
     await runtime.stop();
@@ -160,27 +171,30 @@ describe('driver API and module runtime', () => {
       },
     });
     const { runtime } = await runtimeWith(driver, { speed: 2 });
-    assert.equal((await runtime.exec(mod, 'speed', [], user)).value, 2);
+    assert.equal(outcome(await runtime.exec(mod, 'speed', [], user)).value, 2);
     await runtime.updateSettings(mod, { speed: 5 });
-    assert.equal((await runtime.exec(mod, 'speed', [], user)).value, 5);
+    assert.equal(outcome(await runtime.exec(mod, 'speed', [], user)).value, 5);
     assert.deepEqual(seen, [{ speed: 5 }]);
     await assert.rejects(runtime.updateSettings(mod, { speed: 0 }), { code: 'bad_request', message: /^module mod-t: settings\.speed: / });
     await runtime.stop();
   });
 
-  it('sends log lines to debug subscribers until they stop', async () => {
+  it('publishes every log line of its modules, in order (the debug stream of every node)', async () => {
     const driver = defineDriver({
       name: 'Thing',
       settings: z.object({}),
       load: (m) => ({ methods: { say: method({ text: z.string() }, ({ text }) => m.log.info(text)) } }),
     });
-    const { runtime } = await runtimeWith(driver);
-    const lines: unknown[] = [];
-    const stop = runtime.debug(mod, (line) => lines.push(line));
+    const { runtime, lines } = await runtimeWith(driver);
     await runtime.exec(mod, 'say', ['hello'], user);
-    stop();
-    await runtime.exec(mod, 'say', ['unheard'], user);
-    assert.deepEqual(lines, [{ module: 'mod-t', level: 'info', message: 'hello' }]);
+    await runtime.exec(mod, 'say', ['again'], user);
+    assert.deepEqual(
+      lines.filter((l) => l.level === 'info' && !l.message.startsWith('loaded')),
+      [
+        { module: 'mod-t', level: 'info', message: 'hello' },
+        { module: 'mod-t', level: 'info', message: 'again' },
+      ],
+    );
     await runtime.stop();
   });
 
@@ -229,14 +243,17 @@ describe('driver API and module runtime', () => {
       },
     });
     const { runtime } = await runtimeWith(driver);
-    await assert.rejects(runtime.exec(mod, 'anything', [], user), { code: 'module_not_found', message: 'module mod-t is not running' });
-    assert.deepEqual(runtime.functions(mod), {});
+    await assert.rejects(runtime.exec(mod, 'anything', [], user), { code: 'module_not_found', message: 'module mod-t is not running (load failed: module raised: no device (Error))' });
+    assert.equal(runtime.functions(mod), undefined);
+    assert.equal(runtime.runs(mod), false);
+    assert.deepEqual(await runtime.load(mod), { running: false, reason: 'load failed: module raised: no device (Error)' });
     await runtime.stop();
   });
 
   it('registers each system lookup in the store', async () => {
     const driver = defineDriver({ name: 'Thing', settings: z.object({}), load: () => ({ methods: {} }) });
-    const { runtime, store } = await runtimeWith(driver);
+    const { runtime, store, directory } = await runtimeWith(driver);
+    await registerSystemLookups(directory, store);
     assert.equal(await store.lookup(systemId('sys-t'), 'Thing', 1), 'mod-t');
     await runtime.stop();
   });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatCommand, parseLine, parseRequest } from '../../src/drivers/pjlink/pjlink-codec.js';
-import { LineSplitter } from '../../src/drivers/transport/line-splitter.js';
+import { LineSplitter } from '../../src/driver-api/transport/line-splitter.js';
 
 describe('PJLink codec', () => {
   it('formats commands and queries with CR', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineDriver, method } from '../driver-api.js';
+import { defineDriver, method } from '../../driver-api/driver-api.js';
 
 /** Demo display: power, volume and input, each change logged for `debug` subscribers. */
 export const displayDriver = defineDriver({

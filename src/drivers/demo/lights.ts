@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineDriver, method } from '../driver-api.js';
+import { defineDriver, method } from '../../driver-api/driver-api.js';
 
 const defaultScenes = { off: 0, presentation: 40, meeting: 70, full: 100 };
 

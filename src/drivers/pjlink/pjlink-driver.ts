@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { defineDriver, method } from '../driver-api.js';
-import { TcpLineClient } from '../transport/tcp-line-client.js';
+import { defineDriver, method } from '../../driver-api/driver-api.js';
+import { TcpLineClient } from '../../driver-api/transport/tcp-line-client.js';
 import {
   type PjlinkCommand,
   formatCommand,
@@ -49,12 +49,16 @@ export const pjlinkDriver = defineDriver({
   name: 'Projector',
   description: 'PJLink class 1 projector over TCP',
   settings: settingsSchema,
-  load(mod) {
+  async load(mod) {
     const status = mod.status<{ connected: boolean; power: boolean; power_state: string; input: string; mute: boolean; name: string }>({ connected: false });
     const target = mod.settings.simulator ? mod.device(mod.settings.simulator) : { host: mod.settings.host, port: mod.settings.port };
     if (!target) throw new Error(`simulated device ${mod.settings.simulator} is not running`);
 
     const queue: Pending[] = [];
+    // The load resolves once the first connection attempt has settled, so a module that just started
+    // (after a failover, say) answers its first exec with the device's answer, not "not connected".
+    let firstAttemptSettled: () => void = () => {};
+    const firstAttempt = new Promise<void>((resolve) => (firstAttemptSettled = resolve));
     let inFlight: Pending | undefined;
     let authPrefix = '';
     let stopPolling: (() => void) | undefined;
@@ -115,6 +119,7 @@ export const pjlinkDriver = defineDriver({
         if (line.kind === 'greeting') {
           authPrefix = line.auth ? createHash('md5').update(line.random + (mod.settings.password ?? '')).digest('hex') : '';
           status.set('connected', true);
+          firstAttemptSettled();
           stopPolling = mod.every(mod.settings.pollMs, refresh);
           // One catch for both queries: a NAME that times out must not become an unhandled rejection.
           refresh()
@@ -133,6 +138,7 @@ export const pjlinkDriver = defineDriver({
         }
       },
       onDisconnect: (reason, retryInMs) => {
+        firstAttemptSettled();
         stopPolling?.();
         status.set('connected', false);
         mod.log.warn(`${reason}; reconnecting in ${retryInMs} ms`);
@@ -143,6 +149,8 @@ export const pjlinkDriver = defineDriver({
       },
     });
     client.start();
+    mod.after(mod.settings.commandTimeoutMs, firstAttemptSettled);
+    await firstAttempt;
 
     return {
       methods: {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FunctionDescription } from '../core/driver-host.js';
 import { GatewayError } from '../core/errors.js';
-import type { MethodDefinition } from './driver-api.js';
+import type { MethodDefinition } from '../driver-api/driver-api.js';
 
 /**
  * Matches positional exec arguments to a method's declared parameters and validates them.

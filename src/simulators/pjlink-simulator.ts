@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
-import { LineSplitter } from '../transport/line-splitter.js';
-import { parseRequest, pjlinkTerminator } from './pjlink-codec.js';
+import { LineSplitter } from '../driver-api/transport/line-splitter.js';
+import { parseRequest, pjlinkTerminator } from '../drivers/pjlink/pjlink-codec.js';
 
 export interface PjlinkSimulatorOptions {
   host?: string;
@@ -10,6 +10,8 @@ export interface PjlinkSimulatorOptions {
   /** When set, the simulator asks for PJLink authentication (`PJLINK 1 <random>`). */
   password?: string;
   name?: string;
+  /** Called with the number of open connections whenever one opens or closes (tests count them). */
+  onConnections?: (open: number) => void;
 }
 
 /**
@@ -64,7 +66,11 @@ export class PjlinkSimulator {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.options.onConnections?.(this.sockets.size);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.options.onConnections?.(this.sockets.size);
+    });
     socket.on('error', () => {});
     socket.setEncoding('latin1');
     const random = randomBytes(4).toString('hex');

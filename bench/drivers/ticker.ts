@@ -1,17 +1,16 @@
 import { z } from 'zod';
-import { createGateway } from '../src/app.js';
-import { loadConfig } from '../src/config/load.js';
-import { defineDriver, method } from '../src/drivers/driver-api.js';
+import { defineDriver, method } from 'switchboard/driver';
 
 /**
- * The gateway as `npm start` runs it, plus one in-process bench driver, `ticker`: `run(count)` sets its
- * `tick` variable to the current wall-clock ms `count` times as fast as it can (yielding every 100 so
- * notifications go out), `pace(perSecond, seconds)` sets it at a fixed rate (catching up each millisecond
- * with what the rate asks for), `echo(n)` answers at once. Used by the control scenarios only.
+ * The bench driver, `ticker`, a driver file run in a driver host as any third-party driver would be:
+ * `run(count)` sets its `tick` variable to the current wall-clock ms `count` times as fast as it can
+ * (yielding every 100 so notifications go out), `pace(perSecond, seconds)` sets it at a fixed rate
+ * (catching up each millisecond with what the rate asks for), `echo(n)` answers at once. Used by the
+ * control scenarios of bench/run.ts.
  */
 const wallMs = () => performance.timeOrigin + performance.now();
 
-const tickerDriver = defineDriver({
+export default defineDriver({
   name: 'Ticker',
   description: 'Bench driver: changes a variable as fast as it can',
   settings: z.object({}).default({}),
@@ -44,9 +43,3 @@ const tickerDriver = defineDriver({
   },
 });
 
-const loaded = loadConfig();
-const gateway = createGateway({ config: loaded.config, configFile: loaded.file, drivers: { ticker: tickerDriver } });
-const stop = () => void gateway.close().finally(() => process.exit(0));
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-await gateway.listen();

@@ -13,16 +13,16 @@ import type {
   MethodDefinition,
   ModuleContext,
   StatusVariables,
-} from './driver-api.js';
+} from '../driver-api/driver-api.js';
 
 const minIntervalMs = 10;
 
 export interface ModuleInstanceDeps {
-  store: StatusStore;
+  store: Pick<StatusStore, 'set' | 'delete'>;
   clock: Clock;
   log: Logger;
-  /** Debug subscribers of this module (owned by the runtime so a debug can start before the load). */
-  listeners: ReadonlySet<(line: DriverLogLine) => void>;
+  /** Every log line of the module, for its debug stream on every node (FleetBus.publishLog). */
+  publishLine(line: DriverLogLine): void;
   devices: ReadonlyMap<string, DeviceAddress>;
 }
 
@@ -63,7 +63,14 @@ export class ModuleInstance {
   }
 
   async load(): Promise<void> {
-    this.instance = await this.driver.load(this.context());
+    const instance = await this.driver.load(this.context());
+    if (!this.isActive) {
+      // Unloaded while its load was still running (moved away, or the load timed out): release what the
+      // load opened, or its device connection would outlive the module.
+      await instance.onUnload?.();
+      return;
+    }
+    this.instance = instance;
     this.functionsCache = undefined;
   }
 
@@ -104,13 +111,10 @@ export class ModuleInstance {
   /** A log line from the driver or about it: to debug subscribers and the gateway log. */
   emit(level: LogLevel, message: string): void {
     this.deps.log[level](message);
-    const line: DriverLogLine = { module: this.id, level, message };
-    for (const listener of [...this.deps.listeners]) {
-      try {
-        listener(line);
-      } catch (err) {
-        this.deps.log.error({ err, module: this.id }, 'debug listener threw');
-      }
+    try {
+      this.deps.publishLine({ module: this.id, level, message });
+    } catch (err) {
+      this.deps.log.error({ err, module: this.id }, 'debug line not published');
     }
   }
 

@@ -2,7 +2,7 @@ import type { ControlConfig } from '../config/control-schema.js';
 import { ConfigError } from '../config/load.js';
 import { type ModuleId, type SystemId, type ZoneId, moduleId, systemId, zoneId } from '../core/ids.js';
 import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../core/system-directory.js';
-import type { DriverRegistry } from './driver-api.js';
+import type { DriverRegistry } from '../driver-api/driver-api.js';
 
 /**
  * The systems, zones and modules of the configuration, checked across entries: unknown driver, duplicate

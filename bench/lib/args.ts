@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+
+export type System = 'gateway' | 'stomp' | 'amqp';
+const allSystems: readonly System[] = ['gateway', 'stomp', 'amqp'];
+
+export const usage = `Usage: npm run bench [-- <options>]
+
+Measures the gateway beside RabbitMQ Web-STOMP and a raw amqplib consumer on this machine's RabbitMQ
+(AMQP_URL, default amqp://guest:guest@127.0.0.1:5672). Without options: every scenario, about 15 minutes.
+
+  --quick                 three short scenarios (about two to three minutes)
+  --scenario <name>       one scenario, or every scenario whose name starts with <name>-
+  --systems <list>        comma-separated among gateway, stomp, amqp (default: all three)
+  --cpu-prof              also write the gateway's CPU profile to bench/results/profiles/
+  -h, --help              this text
+
+Results: bench/results/<time>.json and .md. Exit codes: 0 done, 2 bad arguments, 1 anything else.
+`;
+
+export interface BenchArgs {
+  help: boolean;
+  quick: boolean;
+  cpuProf: boolean;
+  scenario: string | undefined;
+  systems: System[];
+}
+
+/** Thrown for arguments the bench does not know: a typo must not start a 15-minute run. */
+export class BenchUsageError extends Error {}
+
+export function parseBenchArgs(argv: string[]): BenchArgs {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        quick: { type: 'boolean', default: false },
+        'cpu-prof': { type: 'boolean', default: false },
+        scenario: { type: 'string' },
+        systems: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new BenchUsageError((err as Error).message);
+  }
+  const systems = (values.systems ?? allSystems.join(',')).split(',').map((s) => s.trim());
+  const unknown = systems.filter((s) => !(allSystems as readonly string[]).includes(s));
+  if (unknown.length > 0 || systems.length === 0) throw new BenchUsageError(`--systems: unknown ${unknown.join(', ')} (known: ${allSystems.join(', ')})`);
+  return { help: values.help, quick: values.quick, cpuProf: values['cpu-prof'], scenario: values.scenario, systems: systems as System[] };
+}
