@@ -14,7 +14,30 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
 }
 
 export function panel(title: string, testId: string, ...children: Array<Node | string>): HTMLElement {
-  return h('section', { class: 'panel', 'data-testid': testId }, h('h2', {}, title), ...children);
+  return h('section', { class: 'panel', 'data-testid': testId, 'aria-label': title }, h('h2', {}, title), ...children);
+}
+
+/** A form control with its visible label (placeholders vanish as one types; screen readers need a name). */
+export function field(label: string, control: HTMLElement): HTMLLabelElement {
+  return h('label', { class: 'field' }, h('span', {}, label), control);
+}
+
+/**
+ * Text that changes by itself (connection status, results, errors): announced by screen readers without
+ * taking the focus.
+ */
+export function live<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+  return h(tag, { role: 'status', 'aria-live': 'polite', ...attrs }, ...children);
+}
+
+/** Prepends `item` to `list` and drops the oldest items beyond `max`, calling `dropped` for each. */
+export function prependBounded(list: HTMLElement, item: HTMLElement, max: number, dropped: (item: Element) => void = () => {}): void {
+  list.prepend(item);
+  while (list.childElementCount > max) {
+    const oldest = list.lastElementChild!;
+    oldest.remove();
+    dropped(oldest);
+  }
 }
 
 /** JSON for display, one line. */

@@ -1,8 +1,11 @@
 import { type CommandStatusEvent, type DataDownloadEvent, NotificationClient, type NotificationMessage } from '../../sdk/src/index.js';
-import { errorText, h, panel } from './dom.js';
+import { errorText, field, h, live, panel, prependBounded } from './dom.js';
 import { api, apiKey, gatewayWs } from './settings.js';
 
 const commandLabels = { 1: 'pending', 2: 'success', 3: 'failed' } as const;
+
+/** Rows kept in the message list: a busy profile must not grow the page without end. */
+export const maxMessageRows = 100;
 
 const templates: Record<string, (id: string) => unknown> = {
   'command pending': (id) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: 1, body: 'Command accepted' } }),
@@ -16,11 +19,12 @@ const templates: Record<string, (id: string) => unknown> = {
 /** Join a profile channel with a token and watch its messages live; publish a test message with the API key. */
 export function notifyPanel(): HTMLElement {
   let client: NotificationClient | undefined;
-  const status = h('span', { class: 'badge', 'data-testid': 'notify-status' }, 'not connected');
-  const channel = h('span', { 'data-testid': 'notify-channel' });
-  const token = h('input', { 'data-testid': 'notify-token', placeholder: 'authorization token, e.g. demo-token-alice', size: 34 });
-  const feedback = h('span', { class: 'feedback', 'data-testid': 'notify-feedback' });
-  const messages = h('ol', { class: 'messages', 'data-testid': 'notify-messages' });
+  const status = live('span', { class: 'badge', 'data-testid': 'notify-status' }, 'not connected');
+  const channel = live('span', { 'data-testid': 'notify-channel' });
+  const token = h('input', { 'data-testid': 'notify-token', placeholder: 'e.g. demo-token-alice', size: 28, autocomplete: 'off' });
+  const feedback = live('span', { class: 'feedback', 'data-testid': 'notify-feedback' });
+  // Scrollable: focusable so keyboard users can scroll it.
+  const messages = h('ol', { class: 'messages', 'data-testid': 'notify-messages', 'aria-label': 'Messages', tabindex: 0 });
   const rows = new Map<string, HTMLElement>();
 
   const ensureClient = () => {
@@ -44,9 +48,9 @@ export function notifyPanel(): HTMLElement {
   const row = (key: string, ...children: Array<Node | string>) => {
     let li = rows.get(key);
     if (!li) {
-      li = h('li', { 'data-testid': 'notify-message' });
+      li = h('li', { 'data-testid': 'notify-message', 'data-key': key });
       rows.set(key, li);
-      messages.prepend(li);
+      prependBounded(messages, li, maxMessageRows, (old) => rows.delete((old as HTMLElement).dataset.key!));
     }
     li.replaceChildren(h('time', {}, new Date().toLocaleTimeString()), ...children);
     return li;
@@ -88,13 +92,13 @@ export function notifyPanel(): HTMLElement {
   };
 
   // Publish a test message.
-  const profile = h('input', { 'data-testid': 'publish-profile', placeholder: 'profile id, e.g. alice', size: 16 });
+  const profile = h('input', { 'data-testid': 'publish-profile', placeholder: 'e.g. alice', size: 16 });
   const template = h('select', { 'data-testid': 'publish-template' }, ...Object.keys(templates).map((name) => h('option', { value: name }, name)));
-  const body = h('textarea', { 'data-testid': 'publish-body', rows: 4, spellcheck: false });
+  const body = h('textarea', { 'data-testid': 'publish-body', rows: 4, spellcheck: false, 'aria-label': 'Message body (JSON)' });
   const fill = () => (body.value = JSON.stringify(templates[template.value]!(crypto.randomUUID()), null, 1));
   template.addEventListener('change', fill);
   fill();
-  const published = h('span', { class: 'feedback', 'data-testid': 'publish-result' });
+  const published = live('span', { class: 'feedback', 'data-testid': 'publish-result' });
   const publish = async () => {
     published.textContent = '';
     try {
@@ -110,10 +114,25 @@ export function notifyPanel(): HTMLElement {
   return panel(
     'Notification channel',
     'notify-panel',
-    h('div', { class: 'row' }, token, h('button', { onclick: () => void join(), 'data-testid': 'notify-join' }, 'Join'), h('button', { onclick: () => void leave(), 'data-testid': 'notify-leave' }, 'Leave'), status, channel),
+    h(
+      'div',
+      { class: 'row' },
+      field('Authorization token', token),
+      h('button', { onclick: () => void join(), 'data-testid': 'notify-join' }, 'Join'),
+      h('button', { onclick: () => void leave(), 'data-testid': 'notify-leave' }, 'Leave'),
+      status,
+      channel,
+    ),
     feedback,
     h('h3', {}, 'Publish a test message (needs a key with the publish right)'),
-    h('div', { class: 'row' }, profile, template, h('button', { onclick: () => void publish(), 'data-testid': 'publish-send' }, 'Publish'), published),
+    h(
+      'div',
+      { class: 'row' },
+      field('Profile', profile),
+      field('Template', template),
+      h('button', { onclick: () => void publish(), 'data-testid': 'publish-send' }, 'Publish'),
+      published,
+    ),
     body,
     h('h3', {}, 'Messages'),
     messages,

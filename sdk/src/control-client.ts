@@ -1,15 +1,18 @@
 import type { ControlCommand, ControlMeta } from '../../src/protocol/control.js';
-import { Emitter } from './emitter.js';
+import { callListener, Emitter } from './emitter.js';
 import {
+  AbortError,
   ClientClosedError,
   ConnectionLostError,
   ControlError,
   controlErrorFromFrame,
+  NotConnectedError,
   SwitchboardError,
-  TimeoutError,
+  UnexpectedValueError,
 } from './errors.js';
 import { type CloseInfo, type ConnectionOptions, ManagedSocket } from './managed-socket.js';
 import type { StatusEvent, StatusStream } from './status.js';
+import { type CallOptions, type OfflineOptions, type OfflinePolicy, type Settle, settling } from './timing.js';
 
 export type { ControlMeta };
 
@@ -68,37 +71,74 @@ export interface ControlClientOptions extends ConnectionOptions {
   apiKey?: string;
   /** A JWT (or a function giving the current one, read at every connection), sent as `bearer_token`. */
   token?: string | (() => string);
-  /** Reply timeout of each request. Default 30 s (the gateway times execs out itself, with error 7). */
+  /**
+   * Default timeout of every request, counted from the call (time spent waiting for a connection counts).
+   * Default 30 s (the gateway times execs out itself after `control.execTimeoutMs`, with error 7).
+   */
   requestTimeoutMs?: number;
+  /**
+   * What `exec` does while the client is reconnecting: `fail` (default) rejects at once with
+   * NotConnectedError; `queue` sends it once connected again, if that happens within its timeout. Binds,
+   * debug streams and the first connection always wait.
+   */
+  execWhenOffline?: OfflinePolicy;
+  /**
+   * Used to ask the gateway why a socket never opened when the WebSocket implementation does not say
+   * (browsers): a GET of `/api/engine/v2/systems?limit=1` with the same credentials answers 401/403 exactly
+   * as the upgrade does. Default: the global `fetch`. Across origins it needs the gateway (or its proxy) to
+   * allow CORS; when the probe fails, the close counts as an ordinary drop and the client reconnects.
+   */
+  fetch?: (url: string, init: { method: 'GET' }) => Promise<{ status: number }>;
 }
 
+/** Options of `exec`: `whenOffline` overrides `execWhenOffline` for this call. */
+export interface ExecOptions extends CallOptions, OfflineOptions {}
+
+/** Options of `bind`, `watch` and `debug`: `whenOffline` defaults to `queue` (they are re-established after every reconnection anyway). */
+export interface SubscribeOptions extends CallOptions, OfflineOptions {}
+
+/** Checks (and converts) a value received from the gateway; throws when it is not what the caller expects. */
+export type Decoder<T> = (value: unknown) => T;
+
 export interface ControlClientEvents {
-  [event: string]: (...args: any[]) => void;
   /** Every value change of every bound variable. */
   notify: (value: unknown, meta: ControlMeta) => void;
-  /** A background failure (a re-bind or re-debug after reconnection that the gateway refused). */
+  /** The gateway closed the socket with 4008: this client read too slowly. It reconnects and re-binds. */
+  slowConsumer: (info: { code: number; reason: string }) => void;
+  /** A background failure (a re-bind or re-debug the gateway refused, a value a `decode` rejected). */
   error: (error: SwitchboardError) => void;
 }
 
+type ValueListener = (value: unknown, meta: ControlMeta) => void;
+
 interface BindingEntry {
   target: Required<VariableTarget>;
-  listeners: Set<(value: unknown, meta: ControlMeta) => void>;
+  listeners: Set<ValueListener>;
+  /** Called when the binding is dropped (unbind, refused, client closed): iterators over it end. */
+  enders: Set<() => void>;
   /** Bound by `bind()` (stays until `unbind()`), not only by watchers. */
   explicit: boolean;
-  /** The bind sent on socket `generation`: later binds and watchers of the variable on that socket reuse it. */
+  /** The bind answered on socket `generation`: later binds and watchers of the variable on that socket reuse it. */
   bound?: { generation: number; result: Promise<BindResult> };
+  /** The bind being sent (across reconnections), until it is answered or fails. */
+  inflight?: Promise<BindResult> | undefined;
   last?: { json: string; value: unknown; meta: ControlMeta };
+  /** Aborted when the binding is dropped: a bind still waiting for a socket is then never sent. */
+  abort: AbortController;
 }
 
 interface DebugEntry {
   target: Required<ModuleTarget>;
   listeners: Set<(line: DebugLine) => void>;
+  /** The debug request being sent (across reconnections): the re-debug after a reconnection reuses it. */
+  inflight?: Promise<void> | undefined;
+  /** Aborted when the stream is dropped: a debug still waiting for a socket is then never sent. */
+  abort: AbortController;
 }
 
-interface PendingRequest {
-  resolve: (frame: ControlFrameIn) => void;
-  reject: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+interface RequestOptions extends CallOptions {
+  offline?: OfflinePolicy;
+  onSent?: (id: number) => void;
 }
 
 const controlPath = '/api/engine/v2/systems/control';
@@ -106,17 +146,18 @@ const controlPath = '/api/engine/v2/systems/control';
 /**
  * Client of the control channel (spec: control-protocol.md): typed bind/unbind/exec/debug/ignore, error
  * frames as ControlError subclasses (one per `error_code`), heartbeat, and bindings and debug streams that
- * are re-established after every reconnection.
+ * are re-established after every reconnection. Every awaited call settles: each has a timeout counted from
+ * the call and takes an AbortSignal, and all reject once the client closes or gives up.
  *
  * ```ts
  * const control = new ControlClient({ url: 'ws://127.0.0.1:8080', apiKey: 'demo-admin-key' });
  * const power = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
- * for await (const value of control.values(power)) console.log('power is', value);
+ * for await (const on of control.values(power, { decode: Boolean })) console.log('power is', on);
  * ```
  */
 export class ControlClient extends Emitter<ControlClientEvents> {
   private readonly socket: ManagedSocket;
-  private readonly pending = new Map<number, PendingRequest>();
+  private readonly pending = new Map<number, Settle<ControlFrameIn>>();
   private readonly bindings = new Map<string, BindingEntry>();
   private readonly debugs = new Map<string, DebugEntry>();
   /** Request id -> binding / debug stream, for the socket in use (cleared when it drops). */
@@ -132,6 +173,9 @@ export class ControlClient extends Emitter<ControlClientEvents> {
         onOpen: () => this.reopened(),
         onText: (text) => this.received(text),
         onDrop: (error) => this.dropped(error),
+        onClosed: () => this.closedForGood(),
+        onSlowConsumer: (info) => this.emit('slowConsumer', info),
+        probeRefusal: () => this.probeCredentials(),
       },
       options,
     );
@@ -150,96 +194,160 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     return { pending: this.pending.size, bindings: this.bindings.size, debugs: this.debugs.size, requestIds: this.bindingsById.size + this.debugsById.size };
   }
 
-  connect(): Promise<void> {
-    return this.socket.start();
+  /** Connects (every request connects by itself); resolves once open. Default timeout: `requestTimeoutMs`. */
+  connect(options: CallOptions = {}): Promise<void> {
+    return this.socket.connect(options, this.requestTimeoutMs);
+  }
+
+  /**
+   * Closes the socket and stops reconnecting, keeping the client and its bindings and debug streams: the
+   * next `connect()` or request connects again and re-establishes them.
+   */
+  disconnect(): void {
+    this.socket.disconnect();
   }
 
   /** Binds a status variable; its values arrive as `notify` events and to watchers. Kept across reconnections. */
-  async bind(target: VariableTarget): Promise<BindResult> {
+  bind(target: VariableTarget, options: SubscribeOptions = {}): Promise<BindResult> {
+    const offline = this.failFast(options, `bind ${describe(normalise(target))}`);
+    if (offline) return Promise.reject(offline);
     const entry = this.bindingEntry(target);
     entry.explicit = true;
-    return this.bindOnce(entry);
+    return this.within(this.bindOnce(entry), `bind ${describe(entry.target)}`, options).catch((err: unknown) => {
+      // A bind the caller saw fail (timeout, abort, refusal) leaves no binding behind to come back later.
+      if (entry.listeners.size === 0 && this.bindings.get(bindingKey(entry.target)) === entry) {
+        entry.explicit = false;
+        void this.release(entry, () => {});
+      }
+      throw err;
+    });
   }
 
-  /** Unbinds a variable; its watchers stop receiving values. */
-  async unbind(target: VariableTarget): Promise<void> {
-    const key = bindingKey(normalise(target));
-    this.bindings.delete(key);
-    for (const [id, entry] of this.bindingsById) if (bindingKey(entry.target) === key) this.bindingsById.delete(id);
-    await this.request('unbind', normalise(target));
+  /** Unbinds a variable: its watchers stop receiving values and its `values()` iterators end. */
+  async unbind(target: VariableTarget, options: CallOptions = {}): Promise<void> {
+    const t = normalise(target);
+    const entry = this.bindings.get(bindingKey(t));
+    if (entry) this.forgetBinding(entry);
+    // Bindings live and die with a socket: with none open there is nothing to undo on the gateway.
+    if (!this.socket.isOpen) return;
+    await this.request('unbind', t, options);
   }
 
   /**
    * Calls a module method. Resolves with its return value; rejects with a ControlError subclass
    * (BadRequestError for an unknown method or bad arguments, AccessDeniedError, RequestFailedError when the
-   * driver raised, ...), or ConnectionLostError when the socket dropped before the answer (the call may
-   * or may not have run: it is not repeated).
+   * driver raised, ...), ConnectionLostError when the socket dropped before the answer (the call may or may
+   * not have run: it is not repeated), NotConnectedError when called while reconnecting (see
+   * `execWhenOffline`: by default an exec is never held back to run after an outage), TimeoutError, AbortError.
+   * The value is `unknown` unless a `decode` function checks it (a throw rejects with UnexpectedValueError).
    */
-  async exec<T = unknown>(target: ModuleTarget, method: string, args: unknown[] = []): Promise<ExecResult<T>> {
-    const frame = await this.request('exec', { ...normalise({ ...target, name: method }), args });
-    return { value: (frame.value ?? null) as T, code: frame.code ?? 200, meta: frame.meta ?? metaOf(normalise({ ...target, name: method })) };
+  exec(target: ModuleTarget, method: string, args?: unknown[], options?: ExecOptions): Promise<ExecResult<unknown>>;
+  exec<T>(target: ModuleTarget, method: string, args: unknown[], options: ExecOptions & { decode: Decoder<T> }): Promise<ExecResult<T>>;
+  async exec<T>(target: ModuleTarget, method: string, args: unknown[] = [], options: ExecOptions & { decode?: Decoder<T> } = {}): Promise<ExecResult<T>> {
+    const fields = normalise({ ...target, name: method });
+    const frame = await this.request('exec', { ...fields, args }, { ...options, offline: options.whenOffline ?? this.options.execWhenOffline ?? 'fail' });
+    const raw = frame.value ?? null;
+    const value = options.decode ? decodeWith(options.decode, raw, `${describe(fields)}()`) : (raw as T);
+    return { value, code: frame.code ?? 200, meta: frame.meta ?? metaOf(fields) };
   }
 
   /**
    * Calls `listener` with the variable's current value (when it has one) and every change, binding it if
    * needed. The returned function stops watching (and unbinds once nobody watches a variable that was not
-   * bound explicitly).
+   * bound explicitly). Values are `unknown` unless `decode` checks them; one it rejects is reported as an
+   * `error` event (UnexpectedValueError) and not passed on. A listener that throws does not disturb others.
    */
-  async watch(target: VariableTarget, listener: (value: unknown, meta: ControlMeta) => void): Promise<() => Promise<void>> {
+  watch(target: VariableTarget, listener: (value: unknown, meta: ControlMeta) => void, options?: SubscribeOptions): Promise<() => Promise<void>>;
+  watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: SubscribeOptions & { decode: Decoder<T> }): Promise<() => Promise<void>>;
+  async watch<T>(target: VariableTarget, listener: (value: T, meta: ControlMeta) => void, options: SubscribeOptions & { decode?: Decoder<T> } = {}): Promise<() => Promise<void>> {
+    const offline = this.failFast(options, `watch ${describe(normalise(target))}`);
+    if (offline) throw offline;
     const entry = this.bindingEntry(target);
-    entry.listeners.add(listener);
-    if (entry.last) listener(entry.last.value, entry.last.meta);
+    const decode = options.decode;
+    const deliver: ValueListener = (value, meta) => {
+      let decoded: T;
+      try {
+        decoded = decode ? decodeWith(decode, value, describe(entry.target)) : (value as T);
+      } catch (err) {
+        this.emit('error', err as SwitchboardError);
+        return;
+      }
+      callListener(listener, decoded, meta);
+    };
+    entry.listeners.add(deliver);
+    if (entry.last) deliver(entry.last.value, entry.last.meta);
     try {
-      await this.bindOnce(entry);
+      await this.within(this.bindOnce(entry), `watch ${describe(entry.target)}`, options);
     } catch (err) {
-      await this.release(entry, listener);
+      // The caller is told now; the unbind (if one is due) needs no waiting for.
+      void this.release(entry, deliver);
       throw err;
     }
-    return () => this.release(entry, listener);
+    return () => this.release(entry, deliver);
   }
 
-  /** The variable's values as an async iterator: the current value first (if set), then each change. */
-  values(target: VariableTarget): AsyncIterableIterator<unknown> {
-    const queue: unknown[] = [];
+  /**
+   * The variable's values as an async iterator: the current value first (if set), then each change. It ends
+   * when the variable is unbound or the client closes, and throws the error that refused the bind, or
+   * UnexpectedValueError when `decode` rejects a value.
+   */
+  values(target: VariableTarget, options?: CallOptions): AsyncIterableIterator<unknown>;
+  values<T>(target: VariableTarget, options: CallOptions & { decode: Decoder<T> }): AsyncIterableIterator<T>;
+  values<T>(target: VariableTarget, options: CallOptions & { decode?: Decoder<T> } = {}): AsyncIterableIterator<T> {
+    const entry = this.bindingEntry(target);
+    const queue: T[] = [];
     let wake: (() => void) | undefined;
-    let failure: Error | undefined;
-    let done = false;
-    let stop: (() => Promise<void>) | undefined;
-    const started = this.watch(target, (value) => {
-      queue.push(value);
-      wake?.();
-    }).then(
-      (s) => {
-        stop = s;
-        if (done) void s();
-      },
-      (err: Error) => {
-        failure = err;
-        wake?.();
-      },
-    );
-    const closedWatch = this.socket.closed().then(() => {
-      done = true;
-      wake?.();
+    let failure: unknown;
+    let ended = false;
+    let stopped = false;
+    const wakeUp = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const deliver: ValueListener = (value) => {
+      try {
+        queue.push(options.decode ? decodeWith(options.decode, value, describe(entry.target)) : (value as T));
+      } catch (err) {
+        failure ??= err;
+      }
+      wakeUp();
+    };
+    const end = () => {
+      ended = true;
+      wakeUp();
+    };
+    const stop = async () => {
+      if (stopped) return;
+      stopped = true;
+      entry.enders.delete(end);
+      await this.release(entry, deliver);
+    };
+    entry.listeners.add(deliver);
+    entry.enders.add(end);
+    if (entry.last) deliver(entry.last.value, entry.last.meta);
+    this.within(this.bindOnce(entry), `bind ${describe(entry.target)}`, options).catch((err: unknown) => {
+      failure ??= err;
+      wakeUp();
     });
-    void closedWatch;
-    const iterator: AsyncIterableIterator<unknown> = {
+    const iterator: AsyncIterableIterator<T> = {
       next: async () => {
-        while (queue.length === 0 && !failure && !done) await new Promise<void>((resolve) => (wake = resolve));
-        wake = undefined;
-        if (queue.length > 0) return { done: false, value: queue.shift() };
-        if (failure) {
+        while (queue.length === 0 && failure === undefined && !ended) await new Promise<void>((resolve) => (wake = resolve));
+        if (queue.length > 0) return { done: false, value: queue.shift()! };
+        ended = true;
+        await stop();
+        if (failure !== undefined) {
           const err = failure;
-          done = true;
+          failure = undefined;
           throw err;
         }
         return { done: true, value: undefined };
       },
       return: async () => {
-        done = true;
-        wake?.();
-        await started;
-        await stop?.();
+        ended = true;
+        queue.length = 0;
+        wakeUp();
+        await stop();
         return { done: true, value: undefined };
       },
       [Symbol.asyncIterator]: () => iterator,
@@ -256,19 +364,21 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * Streams a module's log lines to `listener` (`mod` may be the module id or its name). Kept across
    * reconnections. The returned function stops it (sends `ignore` once no listener is left).
    */
-  async debug(target: ModuleTarget, listener: (line: DebugLine) => void): Promise<() => Promise<void>> {
+  async debug(target: ModuleTarget, listener: (line: DebugLine) => void, options: SubscribeOptions = {}): Promise<() => Promise<void>> {
     const t = normaliseModule(target);
+    const offline = this.failFast(options, `debug ${t.sys}/${t.mod}_${t.index}`);
+    if (offline) throw offline;
     const key = moduleKey(t);
     let entry = this.debugs.get(key);
     const fresh = !entry;
-    if (!entry) this.debugs.set(key, (entry = { target: t, listeners: new Set() }));
+    if (!entry) this.debugs.set(key, (entry = { target: t, listeners: new Set(), abort: new AbortController() }));
     entry.listeners.add(listener);
     const held = entry;
     try {
-      if (fresh) await this.sendDebug(held);
+      if (fresh) await this.within(this.sendDebug(held), `debug ${t.sys}/${t.mod}_${t.index}`, options);
     } catch (err) {
       held.listeners.delete(listener);
-      if (held.listeners.size === 0) this.debugs.delete(key);
+      if (held.listeners.size === 0 && this.debugs.get(key) === held) this.forgetDebug(held);
       throw err;
     }
     return async () => {
@@ -278,15 +388,15 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   }
 
   /** Stops a module's debug stream for every listener. */
-  async ignore(target: ModuleTarget): Promise<void> {
+  async ignore(target: ModuleTarget, options: CallOptions = {}): Promise<void> {
     const t = normaliseModule(target);
-    const key = moduleKey(t);
-    this.debugs.delete(key);
-    for (const [id, entry] of this.debugsById) if (moduleKey(entry.target) === key) this.debugsById.delete(id);
+    const entry = this.debugs.get(moduleKey(t));
+    if (entry) this.forgetDebug(entry);
     if (!this.socket.isOpen) return;
-    await this.request('ignore', { ...t, name: 'ignore' });
+    await this.request('ignore', { ...t, name: 'ignore' }, options);
   }
 
+  /** Closes for good: every awaited call rejects with ClientClosedError and every `values()` iterator ends. */
   close(): Promise<CloseInfo> {
     return this.socket.close();
   }
@@ -298,6 +408,10 @@ export class ControlClient extends Emitter<ControlClientEvents> {
 
   // --- requests ------------------------------------------------------------------------------------------
 
+  private get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs ?? 30_000;
+  }
+
   private url(): string {
     const url = new URL(this.options.url.replace(/^http/, 'ws'));
     if (!url.pathname.endsWith(controlPath)) url.pathname = url.pathname.replace(/\/$/, '') + controlPath;
@@ -307,29 +421,60 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     return url.toString();
   }
 
-  private async request(
-    cmd: ControlCommand,
-    fields: { sys: string; mod: string; index: number; name: string; args?: unknown[] },
-    onSent?: (id: number) => void,
-  ): Promise<ControlFrameIn> {
-    void this.connect().catch(() => {});
-    await this.socket.whenOpen();
-    const id = ++this.nextId;
-    const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new TimeoutError(`no reply to ${cmd} ${fields.sys}/${fields.mod}_${fields.index}.${fields.name} within ${timeoutMs} ms`, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      onSent?.(id);
-      try {
+  /**
+   * The gateway authenticates the REST API with the same function and the same credential carriers as the
+   * upgrade, so a GET there answers what the refused upgrade would have (the plain GET of the socket path
+   * itself answers 426 before looking at credentials).
+   */
+  private async probeCredentials(): Promise<number | undefined> {
+    const platform = (globalThis as { fetch?: ControlClientOptions['fetch'] }).fetch;
+    // Browsers throw "Illegal invocation" for a fetch called without its global as `this`.
+    const fetchFn = this.options.fetch ?? (typeof platform === 'function' ? platform.bind(globalThis) : undefined);
+    if (!fetchFn) return undefined;
+    const url = new URL(this.url());
+    url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+    url.pathname = url.pathname.slice(0, -'/control'.length);
+    url.searchParams.set('limit', '1');
+    const response = await fetchFn(url.toString(), { method: 'GET' });
+    return response.status;
+  }
+
+  private request(cmd: ControlCommand, fields: { sys: string; mod: string; index: number; name: string; args?: unknown[] }, options: RequestOptions = {}): Promise<ControlFrameIn> {
+    this.socket.start();
+    const what = `${cmd} ${describe(fields)}`;
+    return settling<ControlFrameIn>(this.socket.clock, what, { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, signal: options.signal }, (settle) => {
+      if (this.socket.isStopped) throw new ClientClosedError('client is closed');
+      const send = () => {
+        const id = ++this.nextId;
+        this.pending.set(id, settle);
+        settle.onSettled(() => this.pending.delete(id));
+        options.onSent?.(id);
         this.socket.send(JSON.stringify({ id, cmd, ...fields }));
-      } catch (err) {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(err as Error);
-      }
+      };
+      if (this.socket.isOpen) return send();
+      if (options.offline === 'fail' && this.socket.isReconnecting) throw new NotConnectedError(`${what} not sent: the client is reconnecting`);
+      settle.onSettled(
+        this.socket.onceOpen(() => {
+          try {
+            send();
+          } catch (err) {
+            settle.reject(err);
+          }
+        }, settle.reject),
+      );
+    });
+  }
+
+  /** The error a call asking to fail fast gets while the client is reconnecting; undefined otherwise. */
+  private failFast(options: OfflineOptions, what: string): NotConnectedError | undefined {
+    if (options.whenOffline !== 'fail' || !this.socket.isReconnecting) return undefined;
+    return new NotConnectedError(`${what} not sent: the client is reconnecting`);
+  }
+
+  /** A shared operation awaited by one caller with its own deadline and signal. */
+  private within<T>(shared: Promise<T>, what: string, options: CallOptions): Promise<T> {
+    return settling<T>(this.socket.clock, what, { timeoutMs: options.timeoutMs ?? this.requestTimeoutMs, signal: options.signal }, ({ resolve, reject }) => {
+      shared.then(resolve, reject);
     });
   }
 
@@ -337,7 +482,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const t = normalise(target);
     const key = bindingKey(t);
     let entry = this.bindings.get(key);
-    if (!entry) this.bindings.set(key, (entry = { target: t, listeners: new Set(), explicit: false }));
+    if (!entry) this.bindings.set(key, (entry = { target: t, listeners: new Set(), enders: new Set(), explicit: false, abort: new AbortController() }));
     return entry;
   }
 
@@ -346,13 +491,22 @@ export class ControlClient extends Emitter<ControlClientEvents> {
    * so watchers coming and going leave no request ids behind.
    */
   private bindOnce(entry: BindingEntry): Promise<BindResult> {
-    const generation = this.socket.generation;
-    if (this.socket.isOpen && entry.bound?.generation === generation) return entry.bound.result;
+    // A bind still on its way (waiting for a socket, or retried after a drop) serves everyone: the re-bind
+    // after a reconnection must not send a second one.
+    if (entry.inflight) return entry.inflight;
+    if (this.socket.isOpen && entry.bound?.generation === this.socket.generation) return entry.bound.result;
     const result = this.sendBind(entry);
-    if (this.socket.isOpen) entry.bound = { generation, result };
-    result.catch(() => {
-      if (entry.bound?.result === result) entry.bound = undefined;
-    });
+    entry.inflight = result;
+    result
+      .then(
+        () => (entry.bound = { generation: this.socket.generation, result }),
+        () => {
+          if (entry.bound?.result === result) entry.bound = undefined;
+        },
+      )
+      .finally(() => {
+        if (entry.inflight === result) entry.inflight = undefined;
+      });
     return result;
   }
 
@@ -360,29 +514,43 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   private async sendBind(entry: BindingEntry): Promise<BindResult> {
     for (;;) {
       try {
-        const frame = await this.request('bind', entry.target, (id) => this.bindingsById.set(id, entry));
+        const frame = await this.request('bind', entry.target, { onSent: (id) => this.bindingsById.set(id, entry), signal: entry.abort.signal });
         return { meta: frame.meta ?? metaOf(entry.target) };
       } catch (err) {
-        if (err instanceof ConnectionLostError && !this.socket.isStopped && this.bindings.get(bindingKey(entry.target)) === entry) continue;
+        if (this.retryable(err) && this.bindings.get(bindingKey(entry.target)) === entry) continue;
         if (err instanceof ControlError) this.forgetBinding(entry);
         throw err;
       }
     }
   }
 
-  private async sendDebug(entry: DebugEntry): Promise<void> {
+  private sendDebug(entry: DebugEntry): Promise<void> {
+    if (entry.inflight) return entry.inflight;
+    const sending = this.sendDebugOnce(entry).finally(() => {
+      if (entry.inflight === sending) entry.inflight = undefined;
+    });
+    entry.inflight = sending;
+    return sending;
+  }
+
+  private async sendDebugOnce(entry: DebugEntry): Promise<void> {
     for (;;) {
       try {
-        await this.request('debug', { ...entry.target, name: 'debug' }, (id) => this.debugsById.set(id, entry));
+        await this.request('debug', { ...entry.target, name: 'debug' }, { onSent: (id) => this.debugsById.set(id, entry), signal: entry.abort.signal });
         return;
       } catch (err) {
-        if (err instanceof ConnectionLostError && !this.socket.isStopped && this.debugs.get(moduleKey(entry.target)) === entry) continue;
+        if (this.retryable(err) && this.debugs.get(moduleKey(entry.target)) === entry) continue;
         throw err;
       }
     }
   }
 
-  private async release(entry: BindingEntry, listener: (value: unknown, meta: ControlMeta) => void): Promise<void> {
+  /** Lost with the socket while the client still wants a connection: the next socket takes it. */
+  private retryable(err: unknown): boolean {
+    return (err instanceof ConnectionLostError || err instanceof NotConnectedError) && this.socket.isActive && !this.socket.isStopped;
+  }
+
+  private async release(entry: BindingEntry, listener: ValueListener): Promise<void> {
     entry.listeners.delete(listener);
     if (entry.listeners.size > 0 || entry.explicit || this.bindings.get(bindingKey(entry.target)) !== entry) return;
     this.forgetBinding(entry);
@@ -393,6 +561,17 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const key = bindingKey(entry.target);
     if (this.bindings.get(key) === entry) this.bindings.delete(key);
     for (const [id, e] of this.bindingsById) if (e === entry) this.bindingsById.delete(id);
+    entry.abort.abort(new AbortError(`${describe(entry.target)} was unbound before the bind completed`));
+    const enders = [...entry.enders];
+    entry.enders.clear();
+    for (const end of enders) end();
+  }
+
+  private forgetDebug(entry: DebugEntry): void {
+    const key = moduleKey(entry.target);
+    if (this.debugs.get(key) === entry) this.debugs.delete(key);
+    for (const [id, e] of this.debugsById) if (e === entry) this.debugsById.delete(id);
+    entry.abort.abort(new AbortError(`the debug stream of ${entry.target.sys}/${entry.target.mod} was stopped before it started`));
   }
 
   private reopened(): void {
@@ -405,7 +584,7 @@ export class ControlClient extends Emitter<ControlClientEvents> {
   }
 
   private background(err: unknown, context: string): void {
-    if (err instanceof ClientClosedError) return;
+    if (err instanceof ClientClosedError || err instanceof NotConnectedError || err instanceof ConnectionLostError) return;
     this.emit('error', err instanceof SwitchboardError ? err : new SwitchboardError(`${context} failed: ${String(err)}`));
   }
 
@@ -413,11 +592,12 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     this.bindingsById.clear();
     this.debugsById.clear();
     const reason = error instanceof ClientClosedError ? error : new ConnectionLostError(error.message);
-    for (const [id, pending] of [...this.pending]) {
-      this.pending.delete(id);
-      clearTimeout(pending.timer);
-      pending.reject(reason);
-    }
+    for (const settle of [...this.pending.values()]) settle.reject(reason);
+  }
+
+  private closedForGood(): void {
+    for (const entry of [...this.bindings.values()]) this.forgetBinding(entry);
+    for (const entry of [...this.debugs.values()]) this.forgetDebug(entry);
   }
 
   // --- inbound -------------------------------------------------------------------------------------------
@@ -434,10 +614,13 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     if (frame.type === 'debug') return this.debugLine(frame);
     const pending = this.pending.get(frame.id);
     if (!pending) return;
-    this.pending.delete(frame.id);
-    clearTimeout(pending.timer);
-    if (frame.type === 'error') pending.reject(controlErrorFromFrame(frame));
-    else pending.resolve(frame);
+    if (frame.type === 'error') {
+      pending.reject(controlErrorFromFrame(frame));
+      return;
+    }
+    // A gateway that answers requests is one worth staying on: the backoff starts from the first step again.
+    this.socket.markStable();
+    pending.resolve(frame);
   }
 
   private notified(frame: ControlFrameIn): void {
@@ -457,7 +640,15 @@ export class ControlClient extends Emitter<ControlClientEvents> {
     const entry = this.debugsById.get(frame.id);
     if (!entry) return;
     const line: DebugLine = { message: frame.msg ?? '', level: frame.level ?? 'debug', moduleId: frame.mod ?? entry.target.mod, ...(frame.meta && { meta: frame.meta }) };
-    for (const listener of [...entry.listeners]) listener(line);
+    for (const listener of [...entry.listeners]) callListener(listener, line);
+  }
+}
+
+function decodeWith<T>(decode: Decoder<T>, value: unknown, what: string): T {
+  try {
+    return decode(value);
+  } catch (err) {
+    throw new UnexpectedValueError(`unexpected value from ${what}: ${err instanceof Error ? err.message : String(err)}`, value, err);
   }
 }
 

@@ -1,22 +1,37 @@
 /**
- * Remembers the last `capacity` keys seen, to drop repeats of an at-least-once stream. Bounded: the oldest
+ * Remembers the last keys seen, to drop repeats of an at-least-once stream. Bounded by count and by the
+ * characters the keys hold (a backend chooses the ids, so their length is not ours to trust): the oldest
  * key is forgotten first, so memory stays flat however long the client runs.
  */
 export class RecentKeys {
   private readonly keys = new Set<string>();
+  private chars = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly maxChars = Infinity,
+  ) {}
 
   /** True when `key` was seen recently (a duplicate); otherwise records it and returns false. */
   seen(key: string): boolean {
     if (this.keys.has(key)) return true;
     this.keys.add(key);
-    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value as string);
+    this.chars += key.length;
+    while (this.keys.size > this.capacity || (this.chars > this.maxChars && this.keys.size > 0)) {
+      const oldest = this.keys.values().next().value as string;
+      this.keys.delete(oldest);
+      this.chars -= oldest.length;
+    }
     return false;
   }
 
   get size(): number {
     return this.keys.size;
+  }
+
+  /** Characters held by the remembered keys. */
+  get heldChars(): number {
+    return this.chars;
   }
 }
 

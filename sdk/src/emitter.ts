@@ -1,12 +1,15 @@
-/** Listener signatures by event name. */
-export type EventMap = { [event: string]: (...args: any[]) => void };
+/**
+ * Listener signatures by event name. A mapped constraint rather than an index signature: an event map that
+ * names its events rejects a misspelt one (`on('comandStatus', ...)` does not compile).
+ */
+export type EventMap<Events> = { [K in keyof Events]: (...args: any[]) => void };
 
 /**
  * A small typed event emitter (browsers have no node:events). `on` returns the function that removes the
  * listener. A listener that throws does not stop the others; its error is reported asynchronously, as an
  * uncaught error, the way EventTarget does.
  */
-export class Emitter<Events extends EventMap> {
+export class Emitter<Events extends EventMap<Events>> {
   private readonly listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
 
   on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
@@ -47,16 +50,25 @@ export class Emitter<Events extends EventMap> {
     const set = this.listeners.get(event);
     if (!set) return;
     for (const listener of [...set]) {
-      try {
-        listener(...args);
-      } catch (err) {
-        reportListenerError(err);
-      }
+      callListener(listener, ...args);
     }
   }
 }
 
-function reportListenerError(err: unknown): void {
+/**
+ * Calls an application callback so that its failure cannot break the SDK's own bookkeeping or the callbacks
+ * after it: a throw (or a rejected promise) is reported as an uncaught error, the way EventTarget does.
+ */
+export function callListener<A extends unknown[]>(listener: (...args: A) => unknown, ...args: A): void {
+  try {
+    const result = listener(...args);
+    if (result instanceof Promise) result.catch(reportListenerError);
+  } catch (err) {
+    reportListenerError(err);
+  }
+}
+
+export function reportListenerError(err: unknown): void {
   const report = (globalThis as { reportError?: (e: unknown) => void }).reportError;
   if (typeof report === 'function') report(err);
   else

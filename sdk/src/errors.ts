@@ -11,9 +11,47 @@ export class ClientClosedError extends SwitchboardError {
   override readonly name: string = 'ClientClosedError';
 }
 
-/** The socket dropped while a request was in flight; the request may or may not have taken effect. */
+/**
+ * The socket dropped while a request was in flight (the request may or may not have taken effect), or the
+ * client gave up reconnecting. `code` and `reason` are those of the WebSocket close, when there was one.
+ */
 export class ConnectionLostError extends SwitchboardError {
   override readonly name: string = 'ConnectionLostError';
+  constructor(
+    message: string,
+    readonly code?: number,
+    readonly reason?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The request was not sent: the client is not connected (it is reconnecting and the call asked to fail fast,
+ * or `disconnect()` was called while it waited). Unlike ConnectionLostError, it certainly did not take effect.
+ */
+export class NotConnectedError extends SwitchboardError {
+  override readonly name: string = 'NotConnectedError';
+}
+
+/** The call's AbortSignal fired; `cause` is the signal's reason. A request not yet sent is never sent. */
+export class AbortError extends SwitchboardError {
+  override readonly name: string = 'AbortError';
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
+/** A value did not pass the `decode` function given to `exec`, `watch` or `values`; `cause` is what it threw. */
+export class UnexpectedValueError extends SwitchboardError {
+  override readonly name: string = 'UnexpectedValueError';
+  constructor(
+    message: string,
+    readonly value: unknown,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
 }
 
 /** No answer within the time allowed. */
@@ -27,7 +65,11 @@ export class TimeoutError extends SwitchboardError {
   }
 }
 
-/** The gateway refused the WebSocket upgrade (control channel: 401 bad credential, 403 missing scope). Not retried. */
+/**
+ * The gateway refused the credentials (control channel: 401 bad credential, 403 missing scope). Not retried.
+ * Seen from the upgrade's HTTP status where the WebSocket implementation tells it (`ws`), else from an HTTP
+ * probe with the same credentials after a socket that never opened (browsers hide the status).
+ */
 export class AuthenticationError extends SwitchboardError {
   override readonly name: string = 'AuthenticationError';
   constructor(

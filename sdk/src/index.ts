@@ -15,6 +15,7 @@ export type { CloseInfo, ConnectionOptions } from './managed-socket.js';
 export type { ConnectionStatus, StatusEvent, StatusStream } from './status.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelayMs } from './backoff.js';
+export type { CallOptions, Clock, OfflineOptions, OfflinePolicy } from './timing.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket.js';
 export { ControlClient } from './control-client.js';
 export type {
@@ -24,7 +25,10 @@ export type {
   ControlFrameIn,
   ControlMeta,
   DebugLine,
+  Decoder,
+  ExecOptions,
   ExecResult,
+  SubscribeOptions,
   ModuleTarget,
   VariableTarget,
 } from './control-client.js';

@@ -9,10 +9,11 @@ import {
 } from '../../src/protocol/notify.js';
 import { backoffDelayMs } from './backoff.js';
 import { RecentKeys, RecentMap } from './dedupe.js';
-import { Emitter } from './emitter.js';
-import { ClientClosedError, CommandFailedError, ConnectionLostError, NotifyRequestError, SwitchboardError, TimeoutError } from './errors.js';
+import { callListener, Emitter } from './emitter.js';
+import { ClientClosedError, CommandFailedError, ConnectionLostError, NotConnectedError, NotifyRequestError, SwitchboardError } from './errors.js';
 import { type CloseInfo, type ConnectionOptions, ManagedSocket } from './managed-socket.js';
 import type { StatusEvent, StatusStream } from './status.js';
+import { type CallOptions, type OfflineOptions, type Settle, settling, sleep } from './timing.js';
 
 export type { CommandStatusMessage, DataDownloadMessage, NotificationMessage };
 
@@ -50,6 +51,7 @@ export interface NotificationClientOptions extends ConnectionOptions {
   /**
    * Called when the gateway reports that the joined token expired (401 "Authorization token expired;
    * channel left."), or refuses a re-join with 401: returns a fresh token, which the client joins with.
+   * A `leave()` or `join()` called while it runs wins: its result is then dropped.
    */
   refreshToken?: (context: { channelId?: string }) => Promise<string> | string;
   /**
@@ -57,16 +59,21 @@ export interface NotificationClientOptions extends ConnectionOptions {
    * client was away is not missed (e.g. a call to the backend's command status API).
    */
   poll?: (commandId: string) => Promise<PolledCommandStatus> | PolledCommandStatus;
-  /** Join/leave reply timeout. Default 10 s. */
+  /** Reply timeout of each join/leave frame, and default timeout of `leave()`. Default 10 s. */
   requestTimeoutMs?: number;
-  /** How many recent messages are remembered to drop redeliveries. Default 1000. */
+  /** Default timeout of `join()`, counted from the call (connecting and reconnecting included). Default 30 s. */
+  joinTimeoutMs?: number;
+  /** Default timeout of `command()` and `download()`, counted from the call. Default 120 s. */
+  commandTimeoutMs?: number;
+  /** How many recent message identities are remembered to drop redeliveries. Default 1000. */
   dedupeWindow?: number;
+  /** Bound on the characters those identities hold (ids are chosen by backends). Default 256 Ki. */
+  dedupeMaxChars?: number;
   /** A join answered 503 (broker unavailable) or 429 is retried this many times, with the backoff delays. Default 5. */
   joinRetries?: number;
 }
 
 export interface NotificationClientEvents {
-  [event: string]: (...args: any[]) => void;
   /** Every notification (de-duplicated), whatever its type. */
   message: (message: NotificationMessage, raw: string) => void;
   commandStatus: (event: CommandStatusEvent) => void;
@@ -77,22 +84,23 @@ export interface NotificationClientEvents {
   joined: (info: { channelId: string }) => void;
   /** The gateway left the channel because the token expired or was revoked. */
   expired: (info: { channelId?: string }) => void;
+  /**
+   * The gateway closed the socket with 4008: this client read too slowly and was dropped. The client
+   * reconnects and re-joins; messages still queued for the profile are delivered again (duplicates dropped).
+   */
+  slowConsumer: (info: { code: number; reason: string }) => void;
   /** A background failure: a re-join, a token refresh or a poll that failed. The client carries on. */
   error: (error: SwitchboardError) => void;
 }
 
 interface CommandWaiter {
-  resolve: (result: CommandResult) => void;
-  reject: (error: Error) => void;
+  settle: Settle<CommandResult>;
   onPending?: ((event: CommandStatusEvent) => void) | undefined;
-  timer?: ReturnType<typeof setTimeout>;
 }
 
 interface DownloadWaiter {
-  resolve: (link: string) => void;
-  reject: (error: Error) => void;
+  settle: Settle<string>;
   onStatus?: ((text: string) => void) | undefined;
-  timer?: ReturnType<typeof setTimeout>;
 }
 
 type Terminal = { ok: true; body: string } | { ok: false; reason: string };
@@ -100,7 +108,8 @@ type Terminal = { ok: true; body: string } | { ok: false; reason: string };
 /**
  * Client of the notification channel (spec: notify-protocol.md). It joins one profile channel, re-joins
  * after every reconnection, drops redelivered messages, and turns command status and data download
- * messages into promises (`command`, `download`) and events.
+ * messages into promises (`command`, `download`) and events. Every awaited call settles: each has a
+ * timeout counted from the call and takes an AbortSignal, and all reject once the client closes or gives up.
  *
  * ```ts
  * const client = new NotificationClient({ url: 'ws://127.0.0.1:8080/' });
@@ -116,31 +125,48 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   /** Final outcomes recently seen, so `command(id)` called after the result arrived still resolves. */
   private readonly finished = new RecentMap<Terminal>(1000);
   private readonly links = new RecentMap<string>(1000);
-  private readonly replies = new Map<string, { resolve: (reply: NotifyReply) => void; reject: (err: Error) => void }>();
+  private readonly replies = new Map<string, Settle<NotifyReply>>();
   private nextCorrelation = 0;
   /** The token the client should be joined with (survives reconnections); undefined after leave(). */
   private token: string | undefined;
+  /**
+   * Bumped by every join() and leave() (and when a join is given up): work started for an older intent
+   * (a queued re-join, a token refresh) must not act on a token the application has since replaced or cleared.
+   */
+  private intent = 0;
   /** Joined with `token` on socket generation `generation`. */
   private joinedState: { token: string; generation: number; channelId: string } | undefined;
   private joinQueue: Promise<unknown> = Promise.resolve();
   /** The token the gateway reported expired: never re-sent by a queued re-join (the refresh joins instead). */
   private expiredToken: string | undefined;
+  /**
+   * Aborted (with a 409 NotifyRequestError) when the intent changes: a join or re-join waiting for a socket
+   * during an outage settles at once instead of holding the queue, and is never sent.
+   */
+  private intentController = new AbortController();
+  /** Aborted by close(): cancels the join retry sleeps. */
+  private readonly lifetime = new AbortController();
 
   constructor(private readonly options: NotificationClientOptions) {
     super();
-    this.seen = new RecentKeys(options.dedupeWindow ?? 1000);
+    this.seen = new RecentKeys(options.dedupeWindow ?? 1000, options.dedupeMaxChars ?? 256 * 1024);
     this.socket = new ManagedSocket(
       {
         url: () => options.url,
         onOpen: () => this.reopened(),
         onText: (text) => this.received(text),
         onDrop: (error) => this.dropped(error),
+        onClosed: (info) => this.closedForGood(info),
+        onSlowConsumer: (info) => this.emit('slowConsumer', info),
+        // An unjoined socket is closed by the gateway (1008 after the join deadline): holding or reopening
+        // one would only repeat that every deadline.
+        wantsConnection: () => this.token !== undefined,
       },
       options,
     );
   }
 
-  /** The status stream (connecting / connected / reconnecting / closed); iterable with `for await`. */
+  /** The status stream (connecting / connected / reconnecting / disconnected / closed); iterable with `for await`. */
   get status(): StatusStream {
     return this.socket.status;
   }
@@ -154,93 +180,126 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     return this.joinedState?.generation === this.socket.generation ? this.joinedState.channelId : undefined;
   }
 
-  /** Commands and downloads still awaited (0 when nothing is pending: nothing leaks). */
+  /** Commands, downloads and join/leave replies still awaited (0 when nothing is pending: nothing leaks). */
   get pendingCount(): number {
     return this.commands.size + this.downloads.size + this.replies.size;
   }
 
-  /** Connects; resolves once the socket is open. Called by `join` when needed. */
-  connect(): Promise<void> {
-    return this.socket.start();
+  /**
+   * Connects; resolves once the socket is open. `join` connects by itself; a socket opened without a join is
+   * closed by the gateway after its join deadline and then not reopened. Default timeout: `requestTimeoutMs`.
+   */
+  connect(options: CallOptions = {}): Promise<void> {
+    return this.socket.connect(options, this.options.requestTimeoutMs ?? 10_000);
+  }
+
+  /**
+   * Closes the socket and stops reconnecting, keeping the client usable: `join()` or `connect()` connects
+   * again (and a join still wanted is re-sent then). Awaited commands keep waiting, within their timeouts.
+   */
+  disconnect(): void {
+    this.socket.disconnect();
   }
 
   /**
    * Joins the profile channel of `token` and keeps it joined across reconnections. Resolves with the
-   * channel (profile) id; rejects with NotifyRequestError (401 bad token, 409 joined elsewhere, 503 ...).
+   * channel (profile) id once joined, reconnecting first if the socket drops meanwhile; rejects with
+   * NotifyRequestError (401 bad token, 409 joined elsewhere, 503 ...), TimeoutError (default `joinTimeoutMs`),
+   * AbortError, NotConnectedError (`whenOffline: 'fail'` while reconnecting; default `queue`). When it
+   * rejects, the client does not join with this token later by itself.
    */
-  join(token: string): Promise<{ channelId: string }> {
+  join(token: string, options: CallOptions & OfflineOptions = {}): Promise<{ channelId: string }> {
+    // Failing fast leaves everything as it was: the channel joined (or wanted) before stays.
+    if (options.whenOffline === 'fail' && this.socket.isReconnecting) return Promise.reject(new NotConnectedError('join not sent: the client is reconnecting'));
+    // The same token again (a double click) joins the same intent rather than cancelling the join in progress.
+    const intent = token === this.token && token !== this.expiredToken ? this.intent : this.newIntent();
     this.token = token;
     this.expiredToken = undefined;
-    void this.connect().catch(() => {});
-    return this.serialised(() => this.ensureJoined());
+    this.socket.start();
+    return settling<{ channelId: string }>(
+      this.socket.clock,
+      'join',
+      { timeoutMs: options.timeoutMs ?? this.options.joinTimeoutMs ?? 30_000, signal: [options.signal, this.intentController.signal] },
+      ({ resolve, reject, onSettled }) => {
+        const abort = new AbortController();
+        let joined = false;
+        onSettled(() => {
+          abort.abort();
+          // Given up (timeout, abort, refusal): the application was told "not joined", so no automatic
+          // re-join may later make it true behind its back.
+          // (A join refused while another channel stays joined has restored that channel's token: kept.)
+          if (!joined && this.intent === intent) {
+            if (this.token === token) {
+              this.token = undefined;
+              this.newIntent();
+            }
+            this.idleIfNothingToJoin();
+          }
+        });
+        this.serialised(() => this.joinUntilDone(intent, abort.signal)).then((result) => {
+          joined = true;
+          resolve(result);
+        }, reject);
+      },
+    );
   }
 
-  /** Leaves the channel (if joined) and stops re-joining. */
-  leave(): Promise<void> {
+  /** Leaves the channel (if joined) and stops re-joining; the socket is then closed. Default timeout: `requestTimeoutMs`. */
+  leave(options: CallOptions = {}): Promise<void> {
     this.token = undefined;
-    return this.serialised(async () => {
-      const joined = this.joinedState;
-      this.joinedState = undefined;
-      if (!joined || joined.generation !== this.socket.generation || !this.socket.isOpen) return;
-      const reply = await this.request({ action: 'leaveChannel', data: { channelId: joined.channelId } });
-      if (reply.status !== 200 && reply.status !== 409) throw new NotifyRequestError(reply.data.message, reply.status);
+    this.expiredToken = undefined;
+    this.newIntent();
+    return settling<void>(this.socket.clock, 'leave', { timeoutMs: options.timeoutMs ?? this.options.requestTimeoutMs ?? 10_000, signal: options.signal }, ({ resolve, reject, onSettled }) => {
+      const abort = new AbortController();
+      onSettled(() => abort.abort());
+      this.serialised(async () => {
+        const joined = this.joinedState;
+        this.joinedState = undefined;
+        if (!joined || joined.generation !== this.socket.generation || !this.socket.isOpen) return;
+        const reply = await this.request({ action: 'leaveChannel', data: { channelId: joined.channelId } }, abort.signal);
+        if (reply.status !== 200 && reply.status !== 409) throw new NotifyRequestError(reply.data.message, reply.status);
+      })
+        .finally(() => this.idleIfNothingToJoin())
+        .then(resolve, reject);
     });
   }
 
   /**
    * Resolves with the body of command `commandId`'s success (status 2); rejects with CommandFailedError on
-   * status 3, TimeoutError after `timeoutMs`, ClientClosedError on close. `onPending` sees status 1 updates.
+   * status 3, TimeoutError after `timeoutMs` (default `commandTimeoutMs`, 120 s; `Infinity` waits for ever),
+   * AbortError, ClientClosedError on close, or the error the client gave up with. `onPending` sees status 1 updates.
    */
-  command(
-    commandId: string,
-    options: { timeoutMs?: number; onPending?: (event: CommandStatusEvent) => void } = {},
-  ): Promise<CommandResult> {
+  command(commandId: string, options: CallOptions & { onPending?: (event: CommandStatusEvent) => void } = {}): Promise<CommandResult> {
     const done = this.finished.get(commandId);
     if (done) return done.ok ? Promise.resolve({ commandId, body: done.body }) : Promise.reject(new CommandFailedError(commandId, done.reason));
     if (this.socket.isStopped) return Promise.reject(new ClientClosedError('client is closed'));
-    return new Promise((resolve, reject) => {
-      const waiter: CommandWaiter = { resolve, reject, onPending: options.onPending };
-      let set = this.commands.get(commandId);
-      if (!set) this.commands.set(commandId, (set = new Set()));
-      set.add(waiter);
-      if (options.timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.removeWaiter(this.commands, commandId, waiter);
-          reject(new TimeoutError(`no final status for command ${commandId} within ${options.timeoutMs} ms`, options.timeoutMs!));
-        }, options.timeoutMs);
-      }
-    });
+    return settling<CommandResult>(
+      this.socket.clock,
+      `command ${commandId}`,
+      { timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs ?? 120_000, signal: options.signal },
+      (settle) => this.addWaiter(this.commands, commandId, { settle, onPending: options.onPending }),
+    );
   }
 
   /**
    * Resolves with the download link of request `requestId` (output_type 1). `onStatus` sees textual
-   * status messages (output_type 0).
+   * status messages (output_type 0). Settles like `command()`.
    */
-  download(requestId: string, options: { timeoutMs?: number; onStatus?: (text: string) => void } = {}): Promise<string> {
+  download(requestId: string, options: CallOptions & { onStatus?: (text: string) => void } = {}): Promise<string> {
     const link = this.links.get(requestId);
     if (link !== undefined) return Promise.resolve(link);
     if (this.socket.isStopped) return Promise.reject(new ClientClosedError('client is closed'));
-    return new Promise((resolve, reject) => {
-      const waiter: DownloadWaiter = { resolve, reject, onStatus: options.onStatus };
-      let set = this.downloads.get(requestId);
-      if (!set) this.downloads.set(requestId, (set = new Set()));
-      set.add(waiter);
-      if (options.timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.removeWaiter(this.downloads, requestId, waiter);
-          reject(new TimeoutError(`no download link for request ${requestId} within ${options.timeoutMs} ms`, options.timeoutMs!));
-        }, options.timeoutMs);
-      }
-    });
+    return settling<string>(
+      this.socket.clock,
+      `download ${requestId}`,
+      { timeoutMs: options.timeoutMs ?? this.options.commandTimeoutMs ?? 120_000, signal: options.signal },
+      (settle) => this.addWaiter(this.downloads, requestId, { settle, onStatus: options.onStatus }),
+    );
   }
 
-  /** Closes for good: pending commands and downloads reject with ClientClosedError. */
+  /** Closes for good: every awaited call rejects with ClientClosedError. */
   close(): Promise<CloseInfo> {
-    const info = this.socket.close();
-    const error = new ClientClosedError('client closed');
-    for (const [id, set] of [...this.commands]) for (const w of [...set]) this.settle(this.commands, id, w, () => w.reject(error));
-    for (const [id, set] of [...this.downloads]) for (const w of [...set]) this.settle(this.downloads, id, w, () => w.reject(error));
-    return info;
+    return this.socket.close();
   }
 
   /** Resolves when the client has closed for good (by `close()` or by giving up); never rejects. */
@@ -250,80 +309,105 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
 
   // --- joining -------------------------------------------------------------------------------------------
 
+  /** The application changed its mind (join, leave, a join given up): work for the old intent stops. */
+  private newIntent(): number {
+    this.intentController.abort(new NotifyRequestError('left (or joined again) before the join completed', 409));
+    this.intentController = new AbortController();
+    return ++this.intent;
+  }
+
   private serialised<T>(task: () => Promise<T>): Promise<T> {
     const run = this.joinQueue.then(task, task);
     this.joinQueue = run.catch(() => {});
     return run;
   }
 
-  private async ensureJoined(allowRefresh = true): Promise<{ channelId: string }> {
+  /** Joins, and joins again on the next socket when this one drops with the request in flight (join is idempotent). */
+  private async joinUntilDone(intent: number, signal: AbortSignal): Promise<{ channelId: string }> {
+    for (;;) {
+      try {
+        return await this.ensureJoined(intent, signal);
+      } catch (err) {
+        const lost = err instanceof ConnectionLostError || (err instanceof NotConnectedError && this.socket.isActive);
+        if (!lost || this.intent !== intent || signal.aborted || this.socket.isStopped) throw err;
+      }
+    }
+  }
+
+  private whenOpen(...signals: Array<AbortSignal | undefined>): Promise<void> {
+    this.socket.start();
+    return settling<void>(this.socket.clock, 'connect', { timeoutMs: Infinity, signal: signals }, ({ resolve, reject, onSettled }) =>
+      onSettled(this.socket.onceOpen(resolve, reject)),
+    );
+  }
+
+  private async ensureJoined(intent: number, signal?: AbortSignal, allowRefresh = true): Promise<{ channelId: string }> {
+    const stale = () => this.intent !== intent;
+    const left = () => new NotifyRequestError('left (or joined again) before the join completed', 409);
+    if (stale() || this.token === undefined) throw left();
+    await this.whenOpen(signal, this.intentController.signal);
+    // The token is read after the wait: a leave() or join() during an outage must not see the old one sent.
     const token = this.token;
-    if (token === undefined) throw new NotifyRequestError('left before the join completed', 409);
-    await this.socket.whenOpen();
+    if (stale() || token === undefined) throw left();
     const generation = this.socket.generation;
     const joined = this.joinedState;
     if (joined && joined.token === token && joined.generation === generation) return { channelId: joined.channelId };
     if (token === this.expiredToken) throw new NotifyRequestError('Authorization token expired.', 401);
-    let reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } });
+    let reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } }, signal);
     // 503 and 429 mean "try again": do so a few times before giving the error to the caller.
     for (let attempt = 1; (reply.status === 503 || reply.status === 429) && attempt <= (this.options.joinRetries ?? 5); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(attempt, this.options.reconnect || {}, this.options.random)));
-      if (this.token !== token || this.socket.generation !== generation) throw new NotifyRequestError(reply.data.message, reply.status);
-      reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } });
+      await sleep(this.socket.clock, backoffDelayMs(attempt, this.options.reconnect || {}, this.options.random), signal, this.lifetime.signal);
+      if (stale()) throw left();
+      if (this.socket.generation !== generation) throw new ConnectionLostError('connection lost while retrying the join');
+      reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } }, signal);
     }
-    if (reply.status === 401 && allowRefresh && this.options.refreshToken && this.token === token) {
-      this.token = await this.options.refreshToken({});
-      return this.ensureJoined(false);
+    if (reply.status === 401 && allowRefresh && this.options.refreshToken && !stale()) {
+      const fresh = await this.options.refreshToken({});
+      if (stale()) throw left();
+      this.token = fresh;
+      return this.ensureJoined(intent, signal, false);
     }
     if (reply.status !== 200 || !reply.data.channelId) {
       // A refused token is not retried on reconnect; a channel still joined (409 for another profile) stays.
-      if (this.token === token && reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
+      if (!stale() && reply.status >= 400 && reply.status < 500 && reply.status !== 429) {
         this.token = joined?.generation === generation ? joined.token : undefined;
       }
       throw new NotifyRequestError(reply.data.message, reply.status);
     }
     this.joinedState = { token, generation, channelId: reply.data.channelId };
+    this.socket.markStable();
     this.emit('joined', { channelId: reply.data.channelId });
     return { channelId: reply.data.channelId };
   }
 
-  private request(frame: { action: string; data: Record<string, string> }): Promise<NotifyReply> {
+  /** One join/leave frame and its reply, within `requestTimeoutMs`. */
+  private request(frame: { action: string; data: Record<string, string> }, signal?: AbortSignal): Promise<NotifyReply> {
     const correlationId = `sb-${++this.nextCorrelation}`;
-    const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.replies.delete(correlationId);
-        reject(new TimeoutError(`no reply to ${frame.action} within ${timeoutMs} ms`, timeoutMs));
-      }, timeoutMs);
-      this.replies.set(correlationId, {
-        resolve: (reply) => {
-          clearTimeout(timer);
-          resolve(reply);
-        },
-        reject: (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      });
-      try {
-        this.socket.send(JSON.stringify({ action: frame.action, correlationId, data: frame.data }));
-      } catch (err) {
-        this.replies.get(correlationId)?.reject(err as Error);
-        this.replies.delete(correlationId);
-      }
+    return settling<NotifyReply>(this.socket.clock, frame.action, { timeoutMs: this.options.requestTimeoutMs ?? 10_000, signal }, (settle) => {
+      this.replies.set(correlationId, settle);
+      settle.onSettled(() => this.replies.delete(correlationId));
+      this.socket.send(JSON.stringify({ action: frame.action, correlationId, data: frame.data }));
     });
+  }
+
+  /** Nothing to join: close the socket rather than hold an unjoined one the gateway would close (1008). */
+  private idleIfNothingToJoin(): void {
+    if (this.token === undefined && !this.socket.isStopped) this.socket.disconnect(1000, 'nothing to join');
   }
 
   private reopened(): void {
     const token = this.token;
+    const intent = this.intent;
     if (token === undefined || token === this.expiredToken) return;
-    // A join() called meanwhile with another token does its own joining.
-    this.serialised(async () => (this.token === token ? this.ensureJoined() : undefined))
+    // A join() called meanwhile does its own joining; a leave() meanwhile cancels this one.
+    this.serialised(async () => (this.intent === intent ? this.ensureJoined(intent) : undefined))
       .then(() => this.reconcile())
       .catch((err: unknown) => {
         // A re-join queued before an expiry report is skipped; the refresh joins with the fresh token.
         if (this.token !== undefined && this.token === this.expiredToken) return;
+        if (err instanceof ConnectionLostError || err instanceof ClientClosedError || err instanceof NotConnectedError) return; // the next open tries again
         this.emit('error', asSdkError(err, 're-join failed'));
+        this.idleIfNothingToJoin();
       });
   }
 
@@ -346,22 +430,42 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   private async expired(channelId: string | undefined): Promise<void> {
     this.joinedState = undefined;
     this.expiredToken = this.token;
+    const intent = this.intent;
     this.emit('expired', channelId !== undefined ? { channelId } : {});
     const refresh = this.options.refreshToken;
-    if (!refresh || this.token === undefined) return;
+    if (this.token === undefined) return;
+    if (!refresh) {
+      this.token = undefined;
+      this.newIntent();
+      this.idleIfNothingToJoin();
+      return;
+    }
     try {
-      this.token = await refresh(channelId !== undefined ? { channelId } : {});
-      await this.serialised(() => this.ensureJoined(false));
+      const fresh = await refresh(channelId !== undefined ? { channelId } : {});
+      // A leave() (or another join()) while the refresh ran is the application's latest word.
+      if (this.intent !== intent) return;
+      this.token = fresh;
+      await this.serialised(() => this.ensureJoined(intent, undefined, false));
     } catch (err) {
       this.emit('error', asSdkError(err, 'token refresh failed'));
+      if (this.intent === intent) {
+        this.token = undefined;
+        this.newIntent();
+        this.idleIfNothingToJoin();
+      }
     }
   }
 
   private dropped(error: SwitchboardError): void {
-    for (const [id, pending] of [...this.replies]) {
-      this.replies.delete(id);
-      pending.reject(error instanceof ClientClosedError ? error : new ConnectionLostError(error.message));
-    }
+    const reason = error instanceof ClientClosedError ? error : new ConnectionLostError(error.message);
+    for (const settle of [...this.replies.values()]) settle.reject(reason);
+  }
+
+  private closedForGood(info: CloseInfo): void {
+    this.lifetime.abort(new ClientClosedError('client closed'));
+    const error = info.error ?? new ClientClosedError('client closed');
+    for (const set of [...this.commands.values()]) for (const w of [...set]) w.settle.reject(error);
+    for (const set of [...this.downloads.values()]) for (const w of [...set]) w.settle.reject(error);
   }
 
   // --- inbound -------------------------------------------------------------------------------------------
@@ -381,7 +485,8 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     }
     const data = record.data as Record<string, unknown> | undefined;
     if (!data || typeof data.type !== 'string' || typeof data.id !== 'string') return;
-    if (this.seen.seen(text)) return;
+    const identity = messageIdentity(data as { type: string; id: string } & Record<string, unknown>, text);
+    if (identity !== undefined && this.seen.seen(identity)) return;
     this.emit('message', record as NotificationMessage, text);
     if (data.type === commandStatusType) this.commandStatus(record as unknown as CommandStatusMessage);
     else if (data.type === dataDownloadType) this.dataDownload(record as unknown as DataDownloadMessage);
@@ -390,7 +495,6 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   private reply(reply: NotifyReply): void {
     const pending = reply.correlationId !== undefined ? this.replies.get(reply.correlationId) : undefined;
     if (pending) {
-      this.replies.delete(reply.correlationId!);
       pending.resolve(reply);
       return;
     }
@@ -404,7 +508,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     this.emit('commandStatus', event);
     if (status === 1) {
       this.emit('pending', event);
-      for (const waiter of [...(this.commands.get(id) ?? [])]) waiter.onPending?.(event);
+      for (const waiter of [...(this.commands.get(id) ?? [])]) if (waiter.onPending) callListener(waiter.onPending, event);
       return;
     }
     this.finishCommand(id, status, event.body);
@@ -413,9 +517,8 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   private finishCommand(commandId: string, status: 2 | 3, body: string): void {
     this.finished.set(commandId, status === 2 ? { ok: true, body } : { ok: false, reason: body });
     for (const waiter of [...(this.commands.get(commandId) ?? [])]) {
-      this.settle(this.commands, commandId, waiter, () =>
-        status === 2 ? waiter.resolve({ commandId, body }) : waiter.reject(new CommandFailedError(commandId, body)),
-      );
+      if (status === 2) waiter.settle.resolve({ commandId, body });
+      else waiter.settle.reject(new CommandFailedError(commandId, body));
     }
   }
 
@@ -426,25 +529,50 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     this.emit('dataDownload', { requestId: id, outputType, body: text, ...(dataContext !== undefined && { dataContext }), message });
     const waiters = [...(this.downloads.get(id) ?? [])];
     if (outputType === 0) {
-      for (const waiter of waiters) waiter.onStatus?.(text);
+      for (const waiter of waiters) if (waiter.onStatus) callListener(waiter.onStatus, text);
       return;
     }
     this.links.set(id, text);
-    for (const waiter of waiters) this.settle(this.downloads, id, waiter, () => waiter.resolve(text));
+    for (const waiter of waiters) waiter.settle.resolve(text);
   }
 
-  private settle<W extends { timer?: ReturnType<typeof setTimeout> }>(map: Map<string, Set<W>>, id: string, waiter: W, action: () => void): void {
-    this.removeWaiter(map, id, waiter);
-    action();
+  /** Registers a waiter until its call settles (result, timeout, abort or close): then it is gone. */
+  private addWaiter<W extends { settle: Settle<any> }>(map: Map<string, Set<W>>, id: string, waiter: W): void {
+    let set = map.get(id);
+    if (!set) map.set(id, (set = new Set()));
+    set.add(waiter);
+    waiter.settle.onSettled(() => {
+      const current = map.get(id);
+      if (!current) return;
+      current.delete(waiter);
+      if (current.size === 0) map.delete(id);
+    });
   }
+}
 
-  private removeWaiter<W extends { timer?: ReturnType<typeof setTimeout> }>(map: Map<string, Set<W>>, id: string, waiter: W): void {
-    if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-    const set = map.get(id);
-    if (!set) return;
-    set.delete(waiter);
-    if (set.size === 0) map.delete(id);
+/**
+ * What makes two notifications the same message, for dropping redeliveries: the id plus the status for a
+ * final command status, the id plus a digest of the frame for anything else. Undefined (never dropped) for
+ * the updates the spec allows to repeat identically: pending command statuses and textual download statuses.
+ * Short keys keep the window's memory independent of message size.
+ */
+function messageIdentity(data: { type: string; id: string } & Record<string, unknown>, text: string): string | undefined {
+  if (data.type === commandStatusType) {
+    if (data.command_status === 2 || data.command_status === 3) return `${data.type}\u0000${data.id}\u0000${data.command_status}`;
+    return undefined;
   }
+  if (data.type === dataDownloadType && data.output_type === 0) return undefined;
+  return `${data.type}\u0000${data.id}\u0000${text.length}\u0000${fnv1a(text)}`;
+}
+
+/** 32-bit FNV-1a: a cheap digest; together with type, id and length, a collision needs a deliberate effort. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(36);
 }
 
 function asSdkError(err: unknown, context: string): SwitchboardError {

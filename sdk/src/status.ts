@@ -1,9 +1,18 @@
 import { Emitter } from './emitter.js';
 
-export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/**
+ * `disconnected`: no socket and none coming until `connect()` (or a call that needs one): after
+ * `disconnect()`, or when the client has nothing to hold a socket for (the notification client with no
+ * channel to join). `closed` is final.
+ */
+export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'closed';
 
 export interface StatusEvent {
   status: ConnectionStatus;
+  /** Close code of the socket that ended (reconnecting, disconnected, closed), when it closed with one. */
+  code?: number;
+  /** Its close reason, when it gave one. */
+  reason?: string;
   /** Reconnection attempt number (reconnecting). */
   attempt?: number;
   /** Delay before that attempt (reconnecting). */

@@ -41,9 +41,16 @@ export class FakeWebSocket implements WebSocketLike {
     this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
   }
 
-  drop(code = 1006): void {
+  drop(code = 1006, reason = ''): void {
     this.readyState = 3;
-    this.onclose?.({ code, reason: '' });
+    this.onclose?.({ code, reason });
+  }
+
+  /** A refused upgrade as browsers report it: an error event that says nothing, then close 1006. */
+  refuseSilently(): void {
+    this.readyState = 3;
+    this.onerror?.({ type: 'error' });
+    this.onclose?.({ code: 1006, reason: '' });
   }
 
   refuse(status: number): void {
@@ -58,8 +65,12 @@ export class FakeWebSocket implements WebSocketLike {
     this.flush();
   }
 
-  close(): void {
+  /** Set when the client closed this socket. */
+  closedByClient: { code?: number | undefined; reason?: string | undefined } | undefined;
+
+  close(code?: number, reason?: string): void {
     this.readyState = 3;
+    this.closedByClient = { code, reason };
   }
 
   /** Resolves with the next frame the client sends (parsed as JSON unless it is `ping`) matching `match`. */

@@ -10,11 +10,41 @@ import {
   NotificationClient,
   RequestFailedError,
   SystemNotFoundError,
+  type WebSocketConstructor,
+  type WebSocketLike,
 } from '../../sdk/src/index.js';
+import WebSocket from 'ws';
 import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 
 const power = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
 const display1 = { sys: 'sys-demo', mod: 'Display', index: 1 };
+
+/** `ws` behind the face browsers show: an error event that never says why the upgrade failed. */
+class BrowserLikeWebSocket implements WebSocketLike {
+  static created = 0;
+  private readonly ws: WebSocket;
+  onopen: WebSocketLike['onopen'] = null;
+  onclose: WebSocketLike['onclose'] = null;
+  onerror: WebSocketLike['onerror'] = null;
+  onmessage: WebSocketLike['onmessage'] = null;
+  constructor(url: string) {
+    BrowserLikeWebSocket.created += 1;
+    this.ws = new WebSocket(url);
+    this.ws.onopen = () => this.onopen?.({});
+    this.ws.onclose = (e) => this.onclose?.({ code: e.code, reason: e.reason });
+    this.ws.onerror = () => this.onerror?.({ type: 'error' });
+    this.ws.onmessage = (e) => this.onmessage?.({ data: typeof e.data === 'string' ? e.data : String(e.data) });
+  }
+  get readyState(): number {
+    return this.ws.readyState;
+  }
+  send(data: string): void {
+    this.ws.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+}
 
 /** Pulls values from an iterator until one is accepted (without ending the iteration, as `break` would). */
 async function firstMatching<T>(values: AsyncIterableIterator<T>, accept: (v: T) => boolean): Promise<T> {
@@ -30,7 +60,7 @@ describe('SDK ControlClient against the gateway', () => {
   let gw: RunningGateway;
   const clients: Array<{ close(): Promise<unknown> }> = [];
   const control = (extra: Partial<ControlClientOptions> = {}) => {
-    const c = new ControlClient({ url: gw.url, apiKey: 'demo-admin-key', reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...extra });
+    const c = new ControlClient({ url: gw.url, apiKey: 'demo-admin-key', reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 }, ...extra });
     clients.push(c);
     return c;
   };
@@ -48,7 +78,7 @@ describe('SDK ControlClient against the gateway', () => {
     const values = c.values(power);
     assert.equal(await firstMatching(values, () => true), false);
     const changed = firstMatching(values, (v) => v === true);
-    const result = await c.exec<boolean>(display1, 'power', [true]);
+    const result = await c.exec(display1, 'power', [true], { decode: (v) => v === true });
     assert.deepEqual(result, { value: true, code: 200, meta: { ...display1, name: 'power' } });
     assert.equal(await changed, true);
     await values.return!();
@@ -90,9 +120,15 @@ describe('SDK ControlClient against the gateway', () => {
     assert.equal((await c.closed()).byClient, false);
   });
 
+  it('detects a refused key through the HTTP probe when the WebSocket hides the status, as browsers do', async () => {
+    const c = control({ apiKey: 'not-a-key', WebSocket: BrowserLikeWebSocket as unknown as WebSocketConstructor, reconnect: { initialDelayMs: 50, maxAttempts: 3 } });
+    await assert.rejects(c.connect(), (err: unknown) => err instanceof AuthenticationError && err.status === 401);
+    assert.equal(BrowserLikeWebSocket.created, 1, 'refused at the first attempt, no retry');
+  });
+
   it('survives a gateway restart on both channels: reconnects, re-joins, re-binds, command() resolves', async () => {
     const run = uniqueId('sdkr');
-    const notify = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+    const notify = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 } });
     clients.push(notify);
     await notify.join('demo-token-alice');
     const c = control();

@@ -15,7 +15,7 @@ describe('SDK NotificationClient against the gateway', () => {
   let gw: RunningGateway;
   const clients: NotificationClient[] = [];
   const client = (extra: Partial<ConstructorParameters<typeof NotificationClient>[0]> = {}) => {
-    const c = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...extra });
+    const c = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 }, ...extra });
     clients.push(c);
     return c;
   };
@@ -109,7 +109,7 @@ describe('SDK NotificationClient across a gateway restart on RabbitMQ', () => {
     const overrides = { amqpUrl, notify: { retention: testRetention }, tokens: { kind: 'static', tokens: { [`tok-${run}`]: profile } } };
     let gw = await startGateway(overrides);
     const amqp = await plainAmqp();
-    const client = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } });
+    const client = new NotificationClient({ url: `${gw.wsUrl}/`, reconnect: { initialDelayMs: 50, maxDelayMs: 500, drainSpreadMs: 0 } });
     try {
       await client.join(`tok-${run}`);
       const seen: string[] = [];

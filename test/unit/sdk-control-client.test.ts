@@ -16,6 +16,10 @@ import {
 } from '../../sdk/src/index.js';
 import { FakeWebSocket } from '../helpers/fake-websocket.js';
 
+const asBoolean = (v: unknown): boolean => {
+  if (typeof v !== 'boolean') throw new TypeError(`not a boolean: ${JSON.stringify(v)}`);
+  return v;
+};
 const power = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
 const meta = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
 
@@ -53,7 +57,7 @@ describe('SDK ControlClient (fake socket)', () => {
     ws.deliver({ id: bind.id, type: 'success', meta });
     const stop = await watching;
     ws.deliver({ id: bind.id, type: 'notify', value: false, meta });
-    const exec = client.exec<boolean>({ sys: 'sys-demo', mod: 'Display' }, 'power', [true]);
+    const exec = client.exec({ sys: 'sys-demo', mod: 'Display' }, 'power', [true], { decode: asBoolean });
     const execFrame = await ws.nextSent();
     assert.deepEqual(execFrame, { id: execFrame.id, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 1, name: 'power', args: [true] });
     ws.deliver({ id: execFrame.id, type: 'success', value: true, meta, code: 200 });

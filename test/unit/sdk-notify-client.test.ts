@@ -11,6 +11,7 @@ import {
   type StatusEvent,
   TimeoutError,
 } from '../../sdk/src/index.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeWebSocket } from '../helpers/fake-websocket.js';
 
 const status = (id: string, commandStatus: 1 | 2 | 3, body: string) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: commandStatus, body } });
@@ -157,15 +158,16 @@ describe('SDK NotificationClient (fake socket)', () => {
     await client.close();
   });
 
-  it('drops redelivered messages', async () => {
+  it('drops a redelivered final status but passes on repeated pending updates (the spec lets them repeat)', async () => {
     const { client, ws } = await joinedClient();
     const seen: string[] = [];
-    client.on('message', (m) => seen.push(m.data.id));
-    const msg = status('dup', 1, 'x');
-    ws.deliver(msg);
-    ws.deliver(msg);
+    client.on('message', (m) => seen.push(`${m.data.id}:${String(m.data.command_status)}`));
+    const pending = status('dup', 1, 'x');
+    ws.deliver(pending);
+    ws.deliver(pending);
     ws.deliver(status('dup', 2, 'y'));
-    assert.deepEqual(seen, ['dup', 'dup']);
+    ws.deliver(status('dup', 2, 'y'));
+    assert.deepEqual(seen, ['dup:1', 'dup:1', 'dup:2']);
     assert.equal(client.listenerCount('message'), 1);
     await client.close();
   });
@@ -244,18 +246,22 @@ describe('SDK NotificationClient (fake socket)', () => {
   });
 
   it('sends ping as heartbeat and replaces a socket that stays silent', async () => {
-    const { client, ws } = await joinedClient({ heartbeatIntervalMs: 10 });
+    const clock = new FakeClock();
+    const { client, ws } = await joinedClient({ heartbeatIntervalMs: 10, clock });
+    clock.advance(10);
     assert.equal(await ws.nextSent((f) => f === 'ping'), 'ping');
     // The fake answers nothing: the next tick finds the socket silent and reconnects.
-    const next = await FakeWebSocket.nextInstance();
-    assert.notEqual(next, ws);
+    const next = FakeWebSocket.nextInstance();
+    clock.advance(10);
+    clock.advance(1);
+    assert.notEqual(await next, ws);
     await client.close();
   });
 
   it('gives up after maxAttempts and resolves closed() with the error', async () => {
     const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 1, maxAttempts: 2 } });
     let next = FakeWebSocket.nextInstance();
-    const connecting = client.connect();
+    const joining = client.join('tok-alice');
     for (let i = 0; i < 3; i++) {
       const ws = await next;
       next = FakeWebSocket.nextInstance();
@@ -264,6 +270,6 @@ describe('SDK NotificationClient (fake socket)', () => {
     const info = await client.closed();
     assert.equal(info.byClient, false);
     assert.match(info.error!.message, /gave up after 2/);
-    await assert.rejects(connecting, /gave up/);
+    await assert.rejects(joining, /gave up/);
   });
 });
