@@ -232,6 +232,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       announce: () => fleet.membership.announce(),
       publishLine: (line) => fleet.bus.publishLog(line),
       log: controlLog,
+      settleTimeoutMs: config.control.execTimeoutMs,
     },
   });
 

@@ -1,5 +1,6 @@
 import { ControlClient } from '../../sdk/src/index.js';
 import { errorText, field, h, live, panel, parseArg, prependBounded, show } from './dom.js';
+import { moduleView } from './module-view.js';
 import { api, apiKey, gatewayHttp } from './settings.js';
 
 interface SystemJson {
@@ -52,6 +53,7 @@ export function controlPanel(): HTMLElement {
   const methods = h('div', { class: 'methods', 'data-testid': 'control-methods' });
   const debugLog = h('ol', { class: 'log', 'data-testid': 'control-debug-log', 'aria-label': 'Debug log', tabindex: 0 });
   const debugToggle = h('input', { type: 'checkbox', 'data-testid': 'control-debug' });
+  const lifecycle = moduleView();
   const extraVariable = h('input', { placeholder: 'e.g. power', size: 14, 'data-testid': 'control-bind-name' });
 
   const newSelection = () => {
@@ -173,6 +175,7 @@ export function controlPanel(): HTMLElement {
     const mine = newSelection();
     await release();
     const m = selected();
+    void lifecycle.show(m?.id);
     if (!m || !client || !current(mine)) return;
     const slug = `${encodeURIComponent(m.name)}_${m.index}`;
     const sys = encodeURIComponent(systemSelect.value);
@@ -262,6 +265,7 @@ export function controlPanel(): HTMLElement {
       field('Module', moduleSelect),
     ),
     feedback,
+    lifecycle.element,
     h(
       'div',
       { class: 'columns' },

@@ -21,6 +21,8 @@ export interface ModuleAdminDeps {
   /** A line on the module's debug stream, wherever it runs. */
   publishLine: (line: DriverLogLine) => void;
   log: Logger;
+  /** start/stop answer once the change took effect, or after this long (202). */
+  settleTimeoutMs: number;
 }
 
 const apiBase = '/api/engine/v2';
@@ -74,13 +76,33 @@ export function registerModuleAdmin(scope: FastifyInstance, deps: ModuleAdminDep
     deps.publishLine({ module: record.id, level: 'info', message: `${what} by ${principal.id}` });
   };
 
+  /**
+   * Answers once the change took effect wherever the module runs (stopped: no node runs it; started: a
+   * node runs it, or its load failed), or after `settleTimeoutMs` with the state as it is then.
+   */
+  const settled = async (modules: readonly ModuleId[], stop: boolean): Promise<boolean> => {
+    const deadline = Date.now() + deps.settleTimeoutMs;
+    for (;;) {
+      const placed = await deps.placements(modules);
+      const done = modules.every((id) => {
+        const p = placed.get(id);
+        return stop ? !p?.running : p !== undefined && (p.running || (p.reason !== undefined && p.reason !== 'loading'));
+      });
+      if (done) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
   scope.get<{ Params: { id: string } }>(`${apiBase}/modules/:id`, async (req) => show(moduleOf(req.controlPrincipal!, req.params.id, 'support')));
 
   for (const action of ['start', 'stop'] as const) {
     scope.post<{ Params: { id: string } }>(`${apiBase}/modules/:id/${action}`, async (req, reply) => {
       const principal = req.controlPrincipal!;
-      await change(principal, moduleOf(principal, req.params.id, 'admin'), action === 'stop');
-      return reply.code(200).send({});
+      const record = moduleOf(principal, req.params.id, 'admin');
+      await change(principal, record, action === 'stop');
+      const done = await settled([record.id], action === 'stop');
+      return reply.code(done ? 200 : 202).send(await show(record));
     });
     scope.post<{ Params: { id: string } }>(`${apiBase}/systems/:id/${action}`, async (req, reply) => {
       const principal = req.controlPrincipal!;
@@ -90,7 +112,8 @@ export function registerModuleAdmin(scope: FastifyInstance, deps: ModuleAdminDep
         const record = deps.directory.module(id);
         if (record) await change(principal, record, action === 'stop');
       }
-      return reply.code(200).send({});
+      const done = await settled(system.modules, action === 'stop');
+      return reply.code(done ? 200 : 202).send({});
     });
   }
 

@@ -147,6 +147,15 @@ describe('web console in Chromium', () => {
     await page.getByTestId('control-feedback').filter({ hasText: 'AccessDeniedError' }).waitFor();
     assert.equal(await page.locator('[data-var="secret"]').count(), 0);
 
+    // The module's lifecycle: running on this node; stop, then start it again (issue 15).
+    await page.getByTestId('module-state').filter({ hasText: 'running' }).waitFor();
+    await page.getByTestId('module-stop').click();
+    await page.getByTestId('module-state').filter({ hasText: 'stopped' }).waitFor();
+    await page.getByTestId('module-start').click();
+    await page.getByTestId('module-state').filter({ hasText: /^running$/ }).waitFor();
+    // The fleet view lists the node and where each module runs.
+    await page.locator('[data-testid="fleet-body"] [data-module="mod-display-1"]').filter({ hasText: 'running' }).waitFor();
+
     const dir = process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : join('dist', 'test-artifacts');
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: join(dir, 'console.png'), fullPage: true });

@@ -342,7 +342,8 @@ describe('control fleet: three nodes on one Redis, one PJLink device', { timeout
     }
     await device.until(0, 10_000);
     const id = (name: string) => `${keyPrefix}${name}`;
-    const other = ['e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'].find((name) => ownerOf(moduleId(projector), [id('cut'), id(name)]) === id('cut'))!;
+    // Half of all names rank below `cut`; one of 40 does but for a chance of 2^-40.
+    const other = Array.from({ length: 40 }, (_, i) => `other-${i}`).find((name) => ownerOf(moduleId(projector), [id('cut'), id(name)]) === id('cut'))!;
     const proxy: TcpProxy = await startTcpProxy(6379);
     try {
       const cutNode = await start('cut', `redis://127.0.0.1:${proxy.port}`);

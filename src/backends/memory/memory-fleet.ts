@@ -25,7 +25,8 @@ import type { ModuleId } from '../../core/ids.js';
 export class MemoryFleetSpace {
   readonly nodes = new Map<NodeId, number>();
   readonly leases = new Map<ModuleId, { node: NodeId; token: number; expiresAt: number }>();
-  readonly reports = new Map<ModuleId, ModulePlacementRecord>();
+  /** What each lease's holder reported, with the lease's token (a report outlives its lease otherwise). */
+  readonly reports = new Map<ModuleId, ModulePlacementRecord & { token: number }>();
   readonly tokens = new Map<ModuleId, number>();
   readonly handlers = new Map<NodeId, (request: FleetRequest) => Promise<unknown>>();
   readonly logListeners = new Map<ModuleId, Set<(line: DriverLogLine) => void>>();
@@ -183,7 +184,7 @@ export class MemoryLeases implements ModuleLeases {
     space.reachable(this.nodeId);
     const current = space.holderOf(lease.module);
     if (current?.node !== this.nodeId || current.token !== lease.token) return;
-    space.reports.set(lease.module, { node: this.nodeId, ...state });
+    space.reports.set(lease.module, { node: this.nodeId, ...state, token: lease.token });
   }
 
   async placements(modules: readonly ModuleId[]): Promise<Map<ModuleId, ModulePlacementRecord>> {
@@ -193,7 +194,12 @@ export class MemoryLeases implements ModuleLeases {
       const holder = this.space.holderOf(module);
       if (!holder) continue;
       const report = this.space.reports.get(module);
-      found.set(module, report?.node === holder.node ? report : { node: holder.node, running: false, reason: 'loading' });
+      if (report?.node === holder.node && report.token === holder.token) {
+        const { token: _token, ...record } = report;
+        found.set(module, record);
+      } else {
+        found.set(module, { node: holder.node, running: false, reason: 'loading' });
+      }
     }
     return found;
   }

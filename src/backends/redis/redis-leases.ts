@@ -68,7 +68,7 @@ export class RedisLeases implements ModuleLeases {
 
   async report(lease: Lease, state: { running: boolean; reason?: string }): Promise<void> {
     const { link } = this;
-    const record: ModulePlacementRecord = { node: this.nodeId, ...state };
+    const record = { node: this.nodeId, ...state, token: lease.token };
     await link.run(() => link.cmd.eval(report, 2, this.leaseKey(lease.module), link.key('fleet/module-state'), this.value(lease), lease.module, JSON.stringify(record)));
   }
 
@@ -84,7 +84,13 @@ export class RedisLeases implements ModuleLeases {
       if (!value) return;
       const node = nodeOf(value);
       const reported = parseRecord(reports[i]);
-      found.set(module, reported?.node === node ? reported : { node, running: false, reason: 'loading' });
+      // A report of an earlier lease (the same node's before a restart or a stop) says nothing now.
+      if (reported && reported.node === node && reported.token === tokenOf(value)) {
+        const { token: _token, ...record } = reported;
+        found.set(module, record);
+      } else {
+        found.set(module, { node, running: false, reason: 'loading' });
+      }
     });
     return found;
   }
@@ -99,12 +105,13 @@ export class RedisLeases implements ModuleLeases {
 }
 
 const nodeOf = (value: string): NodeId => value.slice(0, value.lastIndexOf('|'));
+const tokenOf = (value: string): number => Number(value.slice(value.lastIndexOf('|') + 1));
 
-function parseRecord(json: string | null | undefined): ModulePlacementRecord | undefined {
+function parseRecord(json: string | null | undefined): (ModulePlacementRecord & { token: number }) | undefined {
   if (!json) return undefined;
   try {
-    const parsed = JSON.parse(json) as ModulePlacementRecord;
-    return typeof parsed.node === 'string' && typeof parsed.running === 'boolean' ? parsed : undefined;
+    const parsed = JSON.parse(json) as ModulePlacementRecord & { token: number };
+    return typeof parsed.node === 'string' && typeof parsed.running === 'boolean' && typeof parsed.token === 'number' ? parsed : undefined;
   } catch {
     return undefined;
   }
