@@ -132,7 +132,7 @@ export class HostedModuleRuntime implements ModuleRunner {
 
   async exec(module: ModuleId, method: string, args: unknown[], caller: Principal): Promise<ExecResult> {
     const slot = this.running(module);
-    const request = slot.process!.request((id) => ({ t: 'exec', id, module, method, args, caller }));
+    const request = slot.process!.request((id) => ({ t: 'exec', id, module, method, args, caller: { id: caller.id, clearance: caller.clearance } }));
     // An unload (hand-over, stop) lets the execs already running finish first.
     let running = this.inflight.get(module);
     if (!running) this.inflight.set(module, (running = new Set()));

@@ -131,7 +131,9 @@ async function handle(message: ToHost): Promise<void> {
     }
     case 'exec': {
       try {
-        const result = await runtime.exec(moduleId(message.module), message.method, message.args, message.caller);
+        const { id, clearance } = message.caller;
+        const caller = { id, clearance, kind: 'api-key' as const, canPublish: false, systems: [], zones: [], scopes: [] };
+        const result = await runtime.exec(moduleId(message.module), message.method, message.args, caller);
         send({ t: 'reply', id: message.id, ok: true, json: result.json, code: result.code });
       } catch (err) {
         send({ t: 'reply', id: message.id, ok: false, error: errorOf(err) });

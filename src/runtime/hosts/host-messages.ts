@@ -14,7 +14,8 @@ export interface DriverSource {
 export type ToHost =
   | { t: 'load'; module: ModuleRecord; driver: DriverSource; devices: Array<[string, DeviceAddress]>; settings?: Record<string, unknown> }
   | { t: 'unload'; module: string }
-  | { t: 'exec'; id: number; module: string; method: string; args: unknown[]; caller: Principal }
+  /** `caller`: what the method's clearance check needs (a driver never sees who called). */
+  | { t: 'exec'; id: number; module: string; method: string; args: unknown[]; caller: Pick<Principal, 'id' | 'clearance'> }
   | { t: 'settings'; id: number; module: string; settings: unknown }
   | { t: 'describe'; id: number; driver: DriverSource; modules: Array<{ id: string; settings: unknown }> }
   /** `n` more status writes of this host are stored (flow control: see driver-host-main.ts). */
