@@ -16,6 +16,7 @@ import {
   wasNotDelivered,
 } from '../../core/fleet.js';
 import type { ModuleId } from '../../core/ids.js';
+import { MembershipView } from '../../core/membership-view.js';
 
 /**
  * The fleet boundaries in one process: the single-node default (one node, every module its own) and the
@@ -63,11 +64,9 @@ export interface MemoryFleetOptions {
 export class MemoryMembership implements FleetMembership {
   readonly name = 'fleet';
   readonly kind = 'memory';
-  private view: NodeId[] = [];
-  private ok = false;
+  private readonly view = new MembershipView();
   private running = false;
   private cancelBeat: () => void = () => {};
-  private readonly listeners = new Set<() => void>();
   private readonly relay = () => this.refresh();
 
   constructor(
@@ -95,17 +94,15 @@ export class MemoryMembership implements FleetMembership {
   }
 
   live(): readonly NodeId[] {
-    return this.view;
+    return this.view.live();
   }
 
   healthy(): boolean {
-    return this.ok;
+    return this.view.healthy();
   }
 
   onChange(listener: () => void): () => void {
-    const own = () => listener();
-    this.listeners.add(own);
-    return () => this.listeners.delete(own);
+    return this.view.onChange(listener);
   }
 
   async announce(): Promise<void> {
@@ -119,11 +116,10 @@ export class MemoryMembership implements FleetMembership {
       space.reachable(this.nodeId);
       const joined = !space.nodes.has(this.nodeId);
       space.nodes.set(this.nodeId, space.clock.now() + this.options.memberTtlMs);
-      this.ok = true;
       if (joined) space.changed();
       else this.refresh();
     } catch {
-      this.ok = false;
+      this.view.failed();
     }
     this.cancelBeat = space.clock.schedule(this.options.heartbeatIntervalMs, () => this.beat());
   }
@@ -132,8 +128,7 @@ export class MemoryMembership implements FleetMembership {
     if (!this.running || this.space.cut.has(this.nodeId)) return;
     const now = this.space.clock.now();
     for (const [node, expiresAt] of this.space.nodes) if (expiresAt <= now) this.space.nodes.delete(node);
-    this.view = [...this.space.nodes.keys()].sort();
-    for (const listener of [...this.listeners]) listener();
+    this.view.update([...this.space.nodes.keys()]);
   }
 }
 

@@ -2,6 +2,7 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { Clock } from '../../core/clock.js';
 import type { FleetMembership, NodeId } from '../../core/fleet.js';
 import type { Logger } from '../../core/logger.js';
+import { MembershipView } from '../../core/membership-view.js';
 import type { RedisFleetLink } from './redis-fleet-link.js';
 
 // One round trip a heartbeat: refresh this node, forget expired ones, read the live set. Expiry is in
@@ -30,11 +31,9 @@ export class RedisMembership implements FleetMembership {
   readonly name = 'fleet';
   readonly kind = 'redis';
   readonly nodeId: NodeId;
-  private view: NodeId[] = [];
-  private ok = false;
+  private readonly view = new MembershipView();
   private running = false;
   private cancelBeat: () => void = () => {};
-  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly link: RedisFleetLink,
@@ -45,14 +44,14 @@ export class RedisMembership implements FleetMembership {
 
   state(): BackendState {
     if (!this.running) return 'down';
-    return this.ok && this.link.state() === 'up' ? 'up' : 'connecting';
+    return this.view.healthy() && this.link.state() === 'up' ? 'up' : 'connecting';
   }
 
   async start(): Promise<void> {
     await this.link.subscribe(this.link.key('fleet/changes'), () => void this.beat(false));
     this.running = true;
     await this.beat(true);
-    if (!this.ok) throw new Error('fleet: first heartbeat failed');
+    if (!this.view.healthy()) throw new Error('fleet: first heartbeat failed');
   }
 
   async stop(): Promise<void> {
@@ -64,17 +63,15 @@ export class RedisMembership implements FleetMembership {
   }
 
   live(): readonly NodeId[] {
-    return this.view;
+    return this.view.live();
   }
 
   healthy(): boolean {
-    return this.ok;
+    return this.view.healthy();
   }
 
   onChange(listener: () => void): () => void {
-    const own = () => listener();
-    this.listeners.add(own);
-    return () => this.listeners.delete(own);
+    return this.view.onChange(listener);
   }
 
   async announce(): Promise<void> {
@@ -90,16 +87,11 @@ export class RedisMembership implements FleetMembership {
       const nodes = (await link.run(() =>
         link.cmd.eval(heartbeat, 1, link.key('fleet/nodes'), this.nodeId, this.options.memberTtlMs),
       )) as string[];
-      if (!this.ok) this.options.log.info({ nodes }, 'fleet heartbeat stored');
-      this.ok = true;
-      const sorted = [...nodes].sort();
-      const changed = sorted.join('\n') !== this.view.join('\n');
-      this.view = sorted;
-      if (changed) this.options.log.info({ nodes: sorted }, 'fleet membership changed');
-      for (const listener of [...this.listeners]) listener();
+      if (!this.view.healthy()) this.options.log.info({ nodes }, 'fleet heartbeat stored');
+      if (this.view.update(nodes)) this.options.log.info({ nodes: this.view.live() }, 'fleet membership changed');
     } catch (err) {
-      if (this.ok) this.options.log.warn({ err: String(err) }, 'fleet heartbeat failed');
-      this.ok = false;
+      if (this.view.healthy()) this.options.log.warn({ err: String(err) }, 'fleet heartbeat failed');
+      this.view.failed();
     } finally {
       if (rearm && this.running) this.cancelBeat = this.options.clock.schedule(this.options.heartbeatIntervalMs, () => void this.beat(true));
     }
