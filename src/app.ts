@@ -122,7 +122,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
   });
   const credentials = new ConfigCredentialStore(config.apiKeys);
-  const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics);
+  const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics, config.notify.maxMessageBytes);
   const driverFiles = options.driverFiles ?? {};
   const driverRegistry: DriverRegistry = {
     ...bundledDrivers,
@@ -203,7 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   installErrorHandling(http, log);
   registerHealth(http, nodeId, () => backends);
   registerMetrics(http, metrics);
-  registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024 });
+  registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024, maxMessageBytes: config.notify.maxMessageBytes });
   const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);

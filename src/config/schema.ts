@@ -87,6 +87,11 @@ const notifySchema = z.strictObject({
   tokenCacheMaxEntries: z.number().int().min(1).default(10_000),
   /** Frames larger than this close the socket with 1009. */
   maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(64 * 1024),
+  /**
+   * A queue message larger than this is dead-lettered, never written to a socket; the HTTP publish
+   * endpoint refuses it with 400.
+   */
+  maxMessageBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(64 * 1024),
   /** Client frames allowed per second (burst = 2x); beyond it requests get 429. */
   requestsPerSecond: z.number().min(1).default(20),
   retention: retentionSchema.default(retentionSchema.parse({})),

@@ -16,6 +16,8 @@ export interface PublishRouteDeps {
   log: Logger;
   metrics: GatewayMetrics;
   maxBodyBytes: number;
+  /** A notification larger than this is refused (400), as the brokers would dead-letter it. */
+  maxMessageBytes: number;
 }
 
 /**
@@ -32,7 +34,7 @@ export function registerNotifyPublish(app: FastifyInstance, deps: PublishRouteDe
       if (!principal.canPublish) throw httpError(403, 'this API key may not publish');
       if (!profileIdPattern.test(req.params.profileId)) throw httpError(400, 'profile id must be 1-200 characters of A-Z a-z 0-9 . _ : @ -');
       if (!Buffer.isBuffer(req.body)) throw httpError(400, 'body must be a JSON object (Content-Type: application/json)');
-      const check = checkNotification(req.body);
+      const check = checkNotification(req.body, deps.maxMessageBytes);
       if (!check.ok) throw httpError(400, `body is not a notification: ${check.reason} (expected {"data":{"type":"...","id":"...",...}})`);
       const profile = profileId(req.params.profileId);
       try {

@@ -34,6 +34,8 @@ export class ProfileHub {
     private readonly broker: NotificationBroker,
     private readonly log: Logger,
     private readonly metrics?: GatewayMetrics,
+    /** Larger messages are rejected (dead-lettered by the broker), never written to a socket. */
+    private readonly maxMessageBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Adds the subscriber; resolves once messages for the profile flow to this node. */
@@ -91,6 +93,10 @@ export class ProfileHub {
    */
   private deliver(profile: ProfileId, subscribers: Set<ProfileSubscriber>, body: Buffer): DeliveryVerdict | Promise<DeliveryVerdict> {
     if (subscribers.size === 0) return 'requeue';
+    if (body.length > this.maxMessageBytes) {
+      this.log.warn({ profileId: profile, bytes: body.length, max: this.maxMessageBytes }, 'message dead-lettered: larger than notify.maxMessageBytes');
+      return 'reject';
+    }
     const delivery = new PendingDelivery(performance.now(), this.metrics);
     let gone: ProfileSubscriber[] | undefined;
     for (const subscriber of subscribers) {

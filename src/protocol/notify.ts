@@ -96,14 +96,27 @@ export const commandStatusType = 'X-DPT-CAB-ID';
 export const dataDownloadType = 'X-DPT-CAB-REQUEST-ID';
 
 /**
- * Whether a queue message may be forwarded: a JSON object whose `data` is an object with string `type`
- * and string `id`. Returns the reason when it may not (for the dead-letter log line).
+ * Whether a queue message may be forwarded: valid UTF-8 (a text frame of anything else makes every client
+ * fail the connection), a JSON object whose `data` is an object with string `type` and string `id`, and
+ * (when `maxBytes` is given) no larger than that. Returns the reason when it may not (for the dead-letter
+ * log line and the publish endpoint's 400).
  */
-export function checkNotification(body: Uint8Array | string): { ok: true } | { ok: false; reason: string } {
+export function checkNotification(body: Uint8Array | string, maxBytes?: number): { ok: true } | { ok: false; reason: string } {
+  let text: string;
+  if (typeof body === 'string') {
+    text = body;
+  } else {
+    if (maxBytes !== undefined && body.byteLength > maxBytes) return { ok: false, reason: `larger than ${maxBytes} bytes` };
+    try {
+      // Uint8Array (a Buffer is one) rather than Buffer, so the SDK's declarations need no Node types.
+      text = utf8.decode(body);
+    } catch {
+      return { ok: false, reason: 'not valid UTF-8' };
+    }
+  }
   let value: unknown;
   try {
-    // Uint8Array (a Buffer is one) rather than Buffer, so the SDK's declarations need no Node types.
-    value = JSON.parse(typeof body === 'string' ? body : utf8.decode(body));
+    value = JSON.parse(text);
   } catch {
     return { ok: false, reason: 'not JSON' };
   }
@@ -116,7 +129,7 @@ export function checkNotification(body: Uint8Array | string): { ok: true } | { o
   return { ok: true };
 }
 
-const utf8 = new TextDecoder();
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;

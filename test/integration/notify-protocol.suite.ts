@@ -150,6 +150,35 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
       assert.ok(!JSON.stringify(logs.lines).includes('no-such-token') && !JSON.stringify(logs.lines).includes(`tok-expired-${run}`));
     });
 
+    it('dead-letters a poison message (bytes that are not UTF-8, or too large) and delivers the next one; the publish endpoint refuses both', async () => {
+      const client = await connect();
+      assert.equal((await client.request(join(`tok-bob-${run}`))).status, 200);
+      const prefix = Buffer.from('{"data":{"type":"X-DPT-CAB-ID","id":"poison","body":"');
+      const notUtf8 = Buffer.concat([prefix, Buffer.from([0xff, 0xfe, 0xfd]), Buffer.from('"}}')]);
+      const tooLarge = Buffer.concat([prefix, Buffer.alloc(70 * 1024, 'x'), Buffer.from('"}}')]);
+      const valid = '{"data":{"type":"X-DPT-CAB-ID","id":"after-poison","command_status":2}}';
+      // As a careless backend would: straight onto the profile's queue, around the publish endpoint's checks.
+      await gw.gateway.broker.publish(bob as never, notUtf8);
+      await gw.gateway.broker.publish(bob as never, tooLarge);
+      await gw.gateway.broker.publish(bob as never, Buffer.from(valid));
+      assert.equal(await client.next(), valid, 'the message after the poison arrives, and nothing before it');
+      assert.deepEqual(client.unread(), []);
+      assert.equal(client.closeCode, undefined, 'the socket stays open');
+
+      for (const [body, reason] of [
+        [notUtf8, 'not valid UTF-8'],
+        [tooLarge, 'larger than 65536 bytes'],
+      ] as const) {
+        const res = await fetch(`${gw.url}/api/notify/v1/profiles/${bob}/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
+          body,
+        });
+        assert.equal(res.status, 400);
+        assert.match(((await res.json()) as { error: string }).error, new RegExp(reason));
+      }
+    });
+
     it('delivers, in order, the messages published while nobody was joined', async () => {
       const profile = `late-${run}`;
       const late = await startGateway(deepMerge(brokerOverrides(), { tokens: { kind: 'static', tokens: { [`tok-late-${run}`]: profile } } }));
