@@ -23,6 +23,8 @@ export const controlJwtSchema = z
     zones: z.array(z.string().min(1)).default([]),
     /** Allowed clock skew when checking `exp`/`nbf`. */
     clockToleranceSec: z.number().int().min(0).max(600).default(30),
+    /** Accept tokens without an `exp` claim (they never expire); refused by default. */
+    allowNoExpiry: z.boolean().default(false),
   })
   .refine((v) => [v.secret, v.publicKeyPem, v.jwksUrl].filter(Boolean).length === 1, {
     message: 'exactly one of secret, publicKeyPem, jwksUrl is required',

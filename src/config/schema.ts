@@ -39,6 +39,8 @@ const jwtTokensSchema = z
     profileClaim: z.string().min(1).default('sub'),
     /** Timeout of a JWKS download (jwksUrl only). */
     timeoutMs: z.number().int().min(50).max(60_000).default(3_000),
+    /** Accept tokens without an `exp` claim (they never expire); refused by default. */
+    allowNoExpiry: z.boolean().default(false),
   })
   .refine((v) => [v.secret, v.publicKeyPem, v.jwksUrl].filter(Boolean).length === 1, {
     message: 'exactly one of secret, publicKeyPem, jwksUrl is required',

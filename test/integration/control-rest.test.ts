@@ -25,9 +25,14 @@ describe('control REST endpoints under /api/engine/v2', () => {
     assert.match(((await none.json()) as { error: string }).error, /missing credential/);
     const bad = await get('/systems', { 'X-API-Key': 'nope' });
     assert.deepEqual([bad.status, await bad.json()], [401, { error: 'unknown API key' }]);
-    const guest = await new SignJWT({ sub: 'g', scope: 'guest' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(jwtSecret));
+    const guest = await new SignJWT({ sub: 'g', scope: 'guest' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(jwtSecret));
     const forbidden = await get('/systems', { Authorization: `Bearer ${guest}` });
     assert.equal(forbidden.status, 403);
+    // A token without exp would never expire: refused (control.jwt.allowNoExpiry lets it in).
+    const forever = await new SignJWT({ sub: 'f', scope: 'public' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(jwtSecret));
+    const noExpiry = await get('/systems', { Authorization: `Bearer ${forever}` });
+    assert.equal(noExpiry.status, 401);
+    assert.match(((await noExpiry.json()) as { error: string }).error, /exp/);
   });
 
   it('lists systems with q, zone_id, limit, offset and X-Total-Count, filtered to the credential', async () => {

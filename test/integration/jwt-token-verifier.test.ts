@@ -48,16 +48,21 @@ describe('jwt token verifier', () => {
     });
 
     it('refuses a token whose profile claim is missing or not a valid profile id', async () => {
-      await rejectsWith(verifier.verify(await sign({ name: 'alice' })), 'unauthorized', /no valid profile/);
-      await rejectsWith(verifier.verify(await sign({ sub: 'has spaces' })), 'unauthorized', /no valid profile/);
+      await rejectsWith(verifier.verify(await sign({ name: 'alice', exp: inSeconds(60) })), 'unauthorized', /no valid profile/);
+      await rejectsWith(verifier.verify(await sign({ sub: 'has spaces', exp: inSeconds(60) })), 'unauthorized', /no valid profile/);
+    });
+
+    it('refuses a token without exp (it would never expire) unless allowNoExpiry is set', async () => {
+      await rejectsWith(verifier.verify(await sign({ sub: 'alice' })), 'unauthorized');
+      const lenient = new JwtTokenVerifier(jwtConfig({ secret, issuer: 'privicore', audience: 'switchboard', allowNoExpiry: true }));
+      const grant = await lenient.verify(await sign({ sub: 'alice' }));
+      assert.deepEqual(grant, { profileId: 'alice' }, 'allowed, and then it does not expire');
     });
 
     it('reads the profile id from the configured claim', async () => {
       const custom = new JwtTokenVerifier(jwtConfig({ secret, profileClaim: 'profileId' }));
-      const token = await new SignJWT({ profileId: 'bob', sub: 'someone-else' }).setProtectedHeader({ alg: 'HS256' }).sign(hsKey);
+      const token = await new SignJWT({ profileId: 'bob', sub: 'someone-else' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(hsKey);
       assert.equal((await custom.verify(token)).profileId, 'bob');
-      const noExp = await custom.verify(token);
-      assert.equal(noExp.expiresAt, undefined, 'a token without exp does not expire');
     });
 
     it('refuses an unsigned (alg none) token', async () => {

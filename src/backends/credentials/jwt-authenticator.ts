@@ -33,6 +33,8 @@ export class PlaceJwtAuthenticator implements JwtAuthenticator {
       const options = {
         algorithms: this.algorithms,
         clockTolerance: this.config.clockToleranceSec,
+        // A token without `exp` would never expire: refused unless the operator says otherwise.
+        ...(!this.config.allowNoExpiry && { requiredClaims: ['exp'] }),
         ...(this.config.issuer && { issuer: this.config.issuer }),
         ...(this.config.audience && { audience: this.config.audience }),
       };

@@ -53,6 +53,8 @@ export class JwtTokenVerifier implements TokenVerifier {
     try {
       const verified = await jwtVerify(token, this.key as Parameters<typeof jwtVerify>[1], {
         ...(this.algorithms && { algorithms: this.algorithms }),
+        // A token without `exp` would never expire: refused unless the operator says otherwise.
+        ...(!this.config.allowNoExpiry && { requiredClaims: ['exp'] }),
         ...(this.config.issuer !== undefined && { issuer: this.config.issuer }),
         ...(this.config.audience !== undefined && { audience: this.config.audience }),
       });
