@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { createServer as createHttpServer } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BackendHealth } from './core/backend-state.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -198,8 +199,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   const commands = new ControlCommands({ directory, host: meteredDrivers, clock, execTimeoutMs: config.control.execTimeoutMs });
   const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];
 
-  // maxParamLength: profile ids in publish URLs may be 200 characters (core/ids.ts), past fastify's 100.
-  const http = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 256 } });
+  // maxParamLength: a long path parameter must reach the route, which answers 400 in the project's own
+  // error shape (fastify's own answer to one over its limit is a 414 of another shape).
+  // The server checks header and request timeouts every second (Node's default check runs every 30 s, so
+  // a client dripping headers was held for over a minute).
+  const http = Fastify({
+    logger: false,
+    forceCloseConnections: true,
+    bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: 2048 },
+    serverFactory: (handler) =>
+      createHttpServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 }, handler),
+  });
   installErrorHandling(http, log);
   registerHealth(http, nodeId, () => backends);
   registerMetrics(http, metrics);

@@ -105,6 +105,10 @@ const notifySchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
+  /** A client must send its request headers (an upgrade's too) within this long, else 408 and closed. */
+  headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+  /** A whole HTTP request (headers and body) must arrive within this long. */
+  requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
   host: z.string().min(1).default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** auto: pretty lines when stdout is a terminal, JSON lines otherwise. */

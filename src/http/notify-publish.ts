@@ -29,6 +29,10 @@ export function registerNotifyPublish(app: FastifyInstance, deps: PublishRouteDe
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
 
+    // The key is checked before the body is read: a caller without one gets 401, never 413 or a wait.
+    scope.addHook('onRequest', async (req) => {
+      requireApiKey(req, deps.credentials);
+    });
     scope.post<{ Params: { profileId: string } }>('/api/notify/v1/profiles/:profileId/messages', async (req, reply) => {
       const principal = requireApiKey(req, deps.credentials);
       if (!principal.canPublish) throw httpError(403, 'this API key may not publish');

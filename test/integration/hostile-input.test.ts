@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { startGateway, type RunningGateway } from '../helpers/gateway.js';
+import { connectControl } from '../helpers/control-gateway.js';
+
+/** Issue 10: what an attacker or a careless client tried, answered in the project's own shapes. */
+describe('hostile input over HTTP and the control socket', () => {
+  let gw: RunningGateway;
+  before(async () => {
+    gw = await startGateway({ headersTimeoutMs: 500 });
+  });
+  after(() => gw.close());
+
+  it('closes a connection that drips its headers after headersTimeoutMs with 408, not a minute later', async () => {
+    const socket = createConnection({ host: '127.0.0.1', port: gw.port });
+    await once(socket, 'connect');
+    const started = performance.now();
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    await once(socket, 'close');
+    const heldMs = performance.now() - started;
+    assert.match(answer, /^HTTP\/1\.1 408/);
+    assert.ok(heldMs < 2_500, `held ${heldMs.toFixed(0)} ms`);
+  });
+
+  it('answers a 300-character profile id with 400 in the project’s error shape, and a large body without a key with 401', async () => {
+    const long = await fetch(`${gw.url}/api/notify/v1/profiles/${'p'.repeat(300)}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' },
+      body: '{"data":{"type":"X-DPT-CAB-ID","id":"1"}}',
+    });
+    assert.equal(long.status, 400);
+    assert.match(((await long.json()) as { error: string }).error, /profile id/);
+    const big = await fetch(`${gw.url}/api/notify/v1/profiles/alice/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.alloc(10 * 1024 * 1024, 'x'),
+    });
+    assert.equal(big.status, 401);
+    assert.ok(typeof ((await big.json()) as { error: string }).error === 'string');
+  });
+
+  it('answers exec of a name a plain object inherits (constructor, toString, valueOf) with error 1, not an access denial', async () => {
+    const client = await connectControl(gw);
+    try {
+      for (const [id, name] of [
+        [1, 'constructor'],
+        [2, 'toString'],
+        [3, 'valueOf'],
+        [4, 'hasOwnProperty'],
+      ] as const) {
+        const reply = await client.request<{ type: string; error_code: number; msg: string }>({ id, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 1, name, args: [] });
+        assert.equal(reply.type, 'error');
+        assert.equal(reply.error_code, 1, `${name}: ${reply.msg}`);
+        assert.equal(reply.msg, `could not find function ${name}`);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+});
