@@ -42,6 +42,7 @@ import { registerAuthAuthority } from './http/auth-authority.js';
 import { registerControlRest } from './http/control-rest.js';
 import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
+import { registerCors } from './http/cors.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerAdminStats } from './http/admin-stats.js';
 import { registerConsoleFiles } from './http/console-files.js';
@@ -212,10 +213,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       createHttpServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 }, handler),
   });
   installErrorHandling(http, log);
+  registerCors(http, config.allowedOrigins);
   registerHealth(http, nodeId, () => backends);
   registerMetrics(http, metrics);
   registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024, maxMessageBytes: config.notify.maxMessageBytes });
-  const controlAuth = { credentials, ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }) };
+  const controlAuth = {
+    credentials,
+    allowedOrigins: config.allowedOrigins,
+    ...(config.control.jwt && { jwt: new PlaceJwtAuthenticator(config.control.jwt) }),
+  };
   const controlLog = log.child({ channel: 'control' });
   registerAuthAuthority(http);
   // A lease outlives a node that died (until its TTL): what that node last reported is stale.

@@ -105,6 +105,11 @@ const notifySchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   port: z.number().int().min(0).max(65_535).default(8080),
+  /**
+   * Origins (e.g. `https://rooms.example`) whose pages may call the control channel and its REST with a
+   * cookie or query credential, and get CORS answers; `*` for any. The gateway's own origin always may.
+   */
+  allowedOrigins: z.array(z.union([z.literal('*'), z.url()])).default([]),
   /** A client must send its request headers (an upgrade's too) within this long, else 408 and closed. */
   headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** A whole HTTP request (headers and body) must arrive within this long. */

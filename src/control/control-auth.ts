@@ -1,12 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { CredentialStore, JwtAuthenticator, Principal } from '../core/credentials.js';
 import { GatewayError } from '../core/errors.js';
+import { originAllowed } from './origins.js';
 import { hasControlScope } from './access.js';
 
 export interface ControlAuthDeps {
   credentials: CredentialStore;
   /** Unset: JWTs are refused (no key configured). */
   jwt?: JwtAuthenticator;
+  /** Origins (besides the gateway's own) whose pages may use cookie or query credentials; `*`: any. */
+  allowedOrigins: readonly string[];
 }
 
 /** What a request carries that may hold a credential. */
@@ -37,8 +40,17 @@ export class ScopeRefusal extends GatewayError {
 
 async function identify({ headers, query }: CredentialCarrier, deps: ControlAuthDeps): Promise<Principal> {
   const cookies = parseCookies(headers.cookie);
-  const apiKey = firstNonEmpty(header(headers, 'x-api-key'), query.get('api-key'), cookies.get('api-key'));
+  const fromHeader = header(headers, 'x-api-key');
+  const apiKey = firstNonEmpty(fromHeader, query.get('api-key'), cookies.get('api-key'));
+  // A browser sends cookies (and follows URLs) to any site on its own: such a credential counts only for a
+  // request from the gateway's own origin or an allowed one. Headers are never sent cross-site unasked.
+  const crossSite = () => {
+    if (!originAllowed(headers, deps.allowedOrigins)) {
+      throw new GatewayError('forbidden', `cross-site request refused: origin ${String(headers.origin)} may not use cookie or query credentials (allowedOrigins)`);
+    }
+  };
   if (apiKey !== undefined) {
+    if (!fromHeader) crossSite();
     const principal = deps.credentials.findApiKey(apiKey);
     if (!principal) throw new GatewayError('unauthorized', 'unknown API key');
     return principal;
@@ -49,6 +61,7 @@ async function identify({ headers, query }: CredentialCarrier, deps: ControlAuth
   if (jwt === undefined) {
     throw new GatewayError('unauthorized', 'missing credential: X-API-Key header, api-key query or cookie, or a bearer token');
   }
+  if (!bearer) crossSite();
   if (!deps.jwt) throw new GatewayError('unauthorized', 'bearer tokens are not accepted here (no JWT key configured)');
   return deps.jwt.verify(jwt);
 }

@@ -33,6 +33,8 @@ export class ControlCommands {
   async exec(principal: Principal, address: ModuleAddress, method: string, args: unknown[]): Promise<ExecResult> {
     const { directory, host } = this.deps;
     const { moduleId } = resolveModule(directory, principal, address.sys, address.mod, address.index);
+    // Names every plain object has (`__proto__`, `constructor`...) are no driver's methods (spec "Limits").
+    if (method in Object.prototype) throw new GatewayError('bad_request', `could not find function ${method}`);
     if (isProtectedName(method)) throw new GatewayError('forbidden', `access denied to method ${method}`);
     return this.withTimeout(host.exec(moduleId, method, args, principal), method);
   }

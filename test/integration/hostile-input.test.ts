@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { connectControl } from '../helpers/control-gateway.js';
 
@@ -51,6 +52,7 @@ describe('hostile input over HTTP and the control socket', () => {
         [2, 'toString'],
         [3, 'valueOf'],
         [4, 'hasOwnProperty'],
+        [5, '__proto__'],
       ] as const) {
         const reply = await client.request<{ type: string; error_code: number; msg: string }>({ id, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 1, name, args: [] });
         assert.equal(reply.type, 'error');
@@ -60,5 +62,31 @@ describe('hostile input over HTTP and the control socket', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('refuses cookie or query credentials from a foreign Origin on the control upgrade and REST (403), and answers CORS preflights by allowedOrigins', async () => {
+    const evil = 'https://evil.example';
+    const upgrade = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${gw.wsUrl}/api/engine/v2/systems/control`, { headers: { origin: evil, cookie: 'api-key=demo-admin-key' } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => {
+        ws.close();
+        resolve(101);
+      });
+      ws.on('error', reject);
+    });
+    assert.equal(upgrade, 403);
+    const sameSite = await connectControl(gw, '', { cookie: 'api-key=demo-admin-key', origin: `http://127.0.0.1:${gw.port}` });
+    await sameSite.close();
+    const withHeader = await connectControl(gw, '', { 'x-api-key': 'demo-admin-key', origin: evil });
+    await withHeader.close();
+
+    const rest = await fetch(`${gw.url}/api/engine/v2/systems/sys-demo/Display_1/reboot`, { method: 'POST', headers: { origin: evil, cookie: 'api-key=demo-admin-key' } });
+    assert.equal(rest.status, 403);
+    assert.match(((await rest.json()) as { error: string }).error, /cross-site request refused/);
+
+    const preflight = await fetch(`${gw.url}/api/engine/v2/systems`, { method: 'OPTIONS', headers: { origin: evil, 'access-control-request-method': 'GET' } });
+    assert.equal(preflight.status, 403);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), null);
   });
 });

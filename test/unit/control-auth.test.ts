@@ -20,8 +20,8 @@ const credentials = new ConfigCredentialStore([
   apiKeySchema.parse({ id: 'k-noscope', key: 'noscope-key-1', scopes: ['guest'] }),
 ]);
 const jwt = new PlaceJwtAuthenticator(controlJwtSchema.parse({ secret, systems: [], zones: ['zone-demo'] }));
-const auth = (headers: Record<string, string>, query = '') =>
-  authenticateControl({ headers, query: new URLSearchParams(query) }, { credentials, jwt });
+const auth = (headers: Record<string, string>, query = '', allowedOrigins: string[] = []) =>
+  authenticateControl({ headers, query: new URLSearchParams(query) }, { credentials, jwt, allowedOrigins });
 
 async function rejects(p: Promise<unknown>, code: string, pattern?: RegExp) {
   await assert.rejects(p, (err: unknown) => {
@@ -102,5 +102,17 @@ describe('control authentication', () => {
     assert.equal(hasControlScope(['control']), true);
     assert.equal(hasControlScope(['public.read', 'guest']), false);
     assert.deepEqual([...parseCookies('a=1; b="x%20y"')], [['a', '1'], ['b', 'x y']]);
+  });
+
+  it('refuses cookie and query credentials from a foreign Origin (403); headers, the own origin and allowed origins pass', async () => {
+    const evil = { origin: 'https://evil.example', host: 'gw.example:8080' };
+    await rejects(auth({ ...evil, cookie: 'api-key=admin-key-123' }), 'forbidden', /cross-site request refused/);
+    await rejects(auth(evil, 'api-key=admin-key-123'), 'forbidden', /cross-site/);
+    await rejects(auth({ ...evil, cookie: `bearer_token=${await hs({ sub: 'u', scope: 'public' })}` }), 'forbidden', /cross-site/);
+    assert.equal((await auth({ ...evil, 'x-api-key': 'admin-key-123' })).id, 'k-admin', 'a header is never sent cross-site unasked');
+    assert.equal((await auth({ origin: 'http://gw.example:8080', host: 'gw.example:8080', cookie: 'api-key=admin-key-123' })).id, 'k-admin');
+    assert.equal((await auth({ cookie: 'api-key=admin-key-123' })).id, 'k-admin', 'no Origin: not a cross-site page');
+    assert.equal((await auth({ ...evil, cookie: 'api-key=admin-key-123' }, '', ['https://evil.example'])).id, 'k-admin');
+    assert.equal((await auth({ ...evil }, 'api-key=admin-key-123', ['*'])).id, 'k-admin');
   });
 });
