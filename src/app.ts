@@ -153,6 +153,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     log: driversLog,
     execTimeoutMs: config.control.execTimeoutMs,
     publishLine: (line) => fleet.bus.publishLog(line),
+    maxStatusBytes: config.control.maxStatusBytes,
   });
   const hosted = new HostedModuleRuntime({
     modules: directory,
@@ -165,6 +166,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     log: driversLog,
     metrics,
     execTimeoutMs: config.control.execTimeoutMs,
+    maxStatusBytes: config.control.maxStatusBytes,
     hosts: config.control.hosts,
   });
   const isHosted = (key: string) =>
@@ -197,7 +199,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   fleet.membership.onChange(() => drivers.placementChanged());
   const meteredDrivers = meterExecs(drivers, metrics);
-  const commands = new ControlCommands({ directory, host: meteredDrivers, clock, execTimeoutMs: config.control.execTimeoutMs });
+  const commands = new ControlCommands({
+    directory,
+    host: meteredDrivers,
+    clock,
+    execTimeoutMs: config.control.execTimeoutMs,
+    maxArgsBytes: config.control.maxArgsBytes,
+  });
   const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];
 
   // maxParamLength: a long path parameter must reach the route, which answers 400 in the project's own
@@ -286,6 +294,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       options: {
         pongIntervalMs: config.control.pongIntervalMs,
         maxFrameBytes: config.control.maxFrameBytes,
+        maxBindingsPerSocket: config.control.maxBindingsPerSocket,
       },
     }),
   );

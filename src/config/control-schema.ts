@@ -94,6 +94,12 @@ const controlObjectSchema = z
     jwt: controlJwtSchema.optional(),
     /** Larger control frames close the socket with 1009. */
     maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(1024 * 1024),
+    /** Bindings one socket may hold; the next bind answers error 1 `too many bindings`. */
+    maxBindingsPerSocket: z.number().int().min(1).max(1_000_000).default(1_000),
+    /** A driver setting a status value larger than this (as JSON) raises (its exec answers error 3). */
+    maxStatusBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
+    /** Exec arguments larger than this (as JSON) answer error 1 (socket) or 400 (REST). */
+    maxArgsBytes: z.number().int().min(64).max(16 * 1024 * 1024).default(64 * 1024),
     zones: z.array(zoneSchema).default([]),
     systems: z.array(systemSchema).default([]),
     modules: z.array(moduleSchema).default([]),

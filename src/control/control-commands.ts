@@ -12,6 +12,8 @@ export interface ControlCommandsDeps {
   clock: Clock;
   /** An exec without an answer after this long fails with GatewayError('timeout') (error 7, HTTP 504). */
   execTimeoutMs: number;
+  /** Arguments larger than this as JSON are refused (error 1, HTTP 400). */
+  maxArgsBytes: number;
 }
 
 /** A module as a request addresses it: system, module name and 1-based index. */
@@ -36,6 +38,8 @@ export class ControlCommands {
     // Names every plain object has (`__proto__`, `constructor`...) are no driver's methods (spec "Limits").
     if (method in Object.prototype) throw new GatewayError('bad_request', `could not find function ${method}`);
     if (isProtectedName(method)) throw new GatewayError('forbidden', `access denied to method ${method}`);
+    const argsBytes = Buffer.byteLength(JSON.stringify(args) ?? '');
+    if (argsBytes > this.deps.maxArgsBytes) throw new GatewayError('bad_request', `arguments too large (${argsBytes} bytes; at most ${this.deps.maxArgsBytes})`);
     return this.withTimeout(host.exec(moduleId, method, args, principal), method);
   }
 

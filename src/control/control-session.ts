@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { Connection, Session } from '../core/connection.js';
 import type { Principal } from '../core/credentials.js';
 import type { DriverHost } from '../core/driver-host.js';
+import { GatewayError } from '../core/errors.js';
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
@@ -25,6 +26,8 @@ import type { ControlCommands } from './control-commands.js';
 import { resolveModule, resolveModuleByIdOrName } from './targets.js';
 
 export interface ControlSessionOptions {
+  /** Bindings this socket may hold (spec "Limits"). */
+  maxBindingsPerSocket: number;
   /** Period of the unsolicited `pong`. */
   pongIntervalMs: number;
 }
@@ -135,6 +138,9 @@ export class ControlSession implements Session {
     }
     const { directory, principal, store } = this.deps;
     const { moduleId } = resolveModule(directory, principal, request.sys, request.mod, request.index);
+    if (this.bindings.size >= this.deps.options.maxBindingsPerSocket) {
+      throw new GatewayError('bad_request', `too many bindings (at most ${this.deps.options.maxBindingsPerSocket} per socket)`);
+    }
     const binding: Binding = { id: request.id, meta, cancelled: false };
     this.bindings.set(key, binding);
 

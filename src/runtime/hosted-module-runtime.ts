@@ -33,6 +33,7 @@ export interface HostedModuleRuntimeOptions {
   log: Logger;
   metrics: GatewayMetrics;
   execTimeoutMs: number;
+  maxStatusBytes: number;
   hosts: HostOptions;
 }
 
@@ -226,6 +227,7 @@ export class HostedModuleRuntime implements ModuleRunner {
       name: slot.driver,
       ...options.hosts,
       execTimeoutMs: options.execTimeoutMs,
+      maxStatusBytes: options.maxStatusBytes,
       clock: options.clock,
       log,
       onMessage: (message) => this.fromHost(slot, message, log),

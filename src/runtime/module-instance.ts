@@ -24,6 +24,8 @@ export interface ModuleInstanceDeps {
   /** Every log line of the module, for its debug stream on every node (FleetBus.publishLog). */
   publishLine(line: DriverLogLine): void;
   devices: ReadonlyMap<string, DeviceAddress>;
+  /** A status value larger than this as JSON is refused: every bound client would receive it. */
+  maxStatusBytes?: number;
 }
 
 /** `name raised: message (ErrorName)` pieces of anything a driver threw. */
@@ -173,6 +175,12 @@ export class ModuleInstance {
   private setStatus(name: string, value: unknown): void {
     if (!this.isActive) return;
     const json = JSON.stringify(value === undefined ? null : value);
+    const cap = this.deps.maxStatusBytes;
+    if (cap !== undefined && json.length > cap && Buffer.byteLength(json) > cap) {
+      const message = `status ${name}: ${Buffer.byteLength(json)} bytes is over the ${cap}-byte cap (control.maxStatusBytes)`;
+      this.emit('error', message);
+      throw new RangeError(message);
+    }
     this.status.set(name, value);
     // The store compares with what it holds (across nodes), so an unchanged value publishes nothing.
     this.write(() => this.deps.store.set(this.id, name, json));

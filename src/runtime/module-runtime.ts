@@ -24,6 +24,8 @@ export interface ModuleRuntimeOptions {
   devices?: () => ReadonlyMap<string, DeviceAddress>;
   /** Every log line of a module this node runs (its debug stream on every node: FleetBus.publishLog). */
   publishLine?: (line: DriverLogLine) => void;
+  /** Status values larger than this as JSON are refused (control.maxStatusBytes). */
+  maxStatusBytes?: number;
 }
 
 
@@ -95,6 +97,7 @@ export class ModuleRuntime implements ModuleRunner {
       log: this.options.log.child({ module, driver: record.driver }),
       publishLine: this.options.publishLine ?? (() => {}),
       devices: this.options.devices?.() ?? new Map<string, DeviceAddress>(),
+      ...(this.options.maxStatusBytes !== undefined && { maxStatusBytes: this.options.maxStatusBytes }),
     });
     this.modules.set(module, instance);
     try {

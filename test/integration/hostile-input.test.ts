@@ -10,7 +10,7 @@ import { connectControl } from '../helpers/control-gateway.js';
 describe('hostile input over HTTP and the control socket', () => {
   let gw: RunningGateway;
   before(async () => {
-    gw = await startGateway({ headersTimeoutMs: 500 });
+    gw = await startGateway({ headersTimeoutMs: 500, control: { maxStatusBytes: 1_024, maxArgsBytes: 100_000 } });
   });
   after(() => gw.close());
 
@@ -88,5 +88,19 @@ describe('hostile input over HTTP and the control socket', () => {
     const preflight = await fetch(`${gw.url}/api/engine/v2/systems`, { method: 'OPTIONS', headers: { origin: evil, 'access-control-request-method': 'GET' } });
     assert.equal(preflight.status, 403);
     assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+  });
+
+  it('refuses a status value over control.maxStatusBytes: the exec that tried answers 3, bound clients never get it', async () => {
+    const client = await connectControl(gw);
+    try {
+      const huge = 'x'.repeat(5_000);
+      const reply = await client.request<{ type: string; error_code: number; msg: string }>({ id: 1, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 2, name: 'input', args: [huge] });
+      assert.equal(reply.error_code, 3);
+      assert.match(reply.msg, /status input: \d+ bytes is over the 1024-byte cap/);
+      const state = await fetch(`${gw.url}/api/engine/v2/systems/sys-demo/Display_2/input`, { headers: { 'X-API-Key': 'demo-admin-key' } });
+      assert.equal(await state.text(), '"hdmi1"', 'the stored value is unchanged');
+    } finally {
+      await client.close();
+    }
   });
 });

@@ -40,12 +40,12 @@ function setup(who: Principal = principal()) {
     principal: who,
     directory,
     store,
-    commands: new ControlCommands({ directory, host, clock, execTimeoutMs: 1_000 }),
+    commands: new ControlCommands({ directory, host, clock, execTimeoutMs: 1_000, maxArgsBytes: 1_024 }),
     host,
     clock,
     log: silentLogger,
     metrics: new GatewayMetrics(),
-    options: { pongIntervalMs: 80_000 },
+    options: { pongIntervalMs: 80_000, maxBindingsPerSocket: 3 },
   });
   const send = (frame: unknown) => session.onText(JSON.stringify(frame));
   return { session, connection, store, host, clock, send, release: (v: unknown) => release(v) };
@@ -113,6 +113,26 @@ describe('ControlSession', () => {
     const { connection, send } = setup();
     send({ id: 4, cmd: 'exec', sys: 'sys-a', mod: 'Display', index: 1, name: 'power', args: [true] });
     assert.equal(await connection.next(), `{"id":4,"type":"success","value":true,${metaText},"code":200}`);
+  });
+
+  it('caps bindings per socket and exec argument size with error 1 (spec "Limits")', async () => {
+    const { connection, send } = setup();
+    for (const [id, name] of [
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ] as const) {
+      send(bind(id, name));
+      assert.match(await connection.next(), new RegExp(`^\\{"id":${id},"type":"success"`));
+    }
+    send(bind(4, 'd'));
+    assert.deepEqual(JSON.parse(await connection.next()), { id: 4, type: 'error', msg: 'too many bindings (at most 3 per socket)', error_code: 1, code: 500 });
+    send(bind(1, 'a'));
+    assert.match(await connection.next(), /^\{"id":1,"type":"success"/, 'a repeated bind still answers');
+    send({ id: 5, cmd: 'exec', sys: 'sys-a', mod: 'Display', index: 1, name: 'power', args: ['x'.repeat(2_000)] });
+    const tooLarge = JSON.parse(await connection.next()) as { error_code: number; msg: string };
+    assert.equal(tooLarge.error_code, 1);
+    assert.match(tooLarge.msg, /^arguments too large/);
   });
 
   it('refuses with the error table codes', async () => {

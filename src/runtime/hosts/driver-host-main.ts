@@ -17,6 +17,7 @@ import type { DriverSource, FromHost, HostError, ToHost } from './host-messages.
  */
 const heartbeatMs = Number(process.env.SWITCHBOARD_HOST_HEARTBEAT_MS ?? 500);
 const execTimeoutMs = Number(process.env.SWITCHBOARD_EXEC_TIMEOUT_MS ?? 10_000);
+const maxStatusBytes = Number(process.env.SWITCHBOARD_MAX_STATUS_BYTES ?? 64 * 1024);
 
 // Messages of one event-loop turn go out as one IPC write: each write costs a syscall and a parse on the
 // other side, which at tens of thousands of execs a second is most of the cost.
@@ -83,6 +84,7 @@ const runtime = new ModuleRuntime({
   execTimeoutMs,
   devices: () => devices,
   publishLine: (line) => send({ t: 'log', line }),
+  maxStatusBytes,
 });
 
 /** A driver file's default export (or its `driver` export). */

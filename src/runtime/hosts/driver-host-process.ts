@@ -16,6 +16,8 @@ export interface DriverHostProcessOptions {
   /** V8 heap cap of the host (`--max-old-space-size`). */
   maxOldSpaceMb: number;
   execTimeoutMs: number;
+  /** control.maxStatusBytes, enforced in the host where drivers set status. */
+  maxStatusBytes?: number;
   clock: Clock;
   log: Logger;
   /** Every well-formed message but heartbeats and replies. */
@@ -59,6 +61,7 @@ export class DriverHostProcess {
         ...process.env,
         SWITCHBOARD_HOST_HEARTBEAT_MS: String(options.heartbeatIntervalMs),
         SWITCHBOARD_EXEC_TIMEOUT_MS: String(options.execTimeoutMs),
+        ...(options.maxStatusBytes !== undefined && { SWITCHBOARD_MAX_STATUS_BYTES: String(options.maxStatusBytes) }),
       },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
