@@ -62,6 +62,7 @@ export class NotifySession implements Session, ProfileSubscriber {
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly limiter: RateLimiter;
+  private refusedInARow = 0;
 
   constructor(
     private readonly deps: NotifySessionDeps,
@@ -72,6 +73,14 @@ export class NotifySession implements Session, ProfileSubscriber {
   }
 
   onText(text: string): void {
+    // Every frame counts against the limit, a ping or a malformed one too: none is free to send in bulk.
+    if (!this.admit()) {
+      if (text !== 'ping') {
+        const parsed = parseNotifyRequest(text);
+        this.reply(parsed.ok ? parsed.request.correlationId : parsed.correlationId, 429, 'Too many requests.');
+      }
+      return;
+    }
     if (text === 'ping') {
       this.connection.send('pong');
       return;
@@ -83,18 +92,32 @@ export class NotifySession implements Session, ProfileSubscriber {
       this.reply(parsed.correlationId, 400, parsed.message);
       return;
     }
-    if (!this.limiter.take()) {
-      this.note('warn', {}, 'rate limited');
-      this.reply(parsed.request.correlationId, 429, 'Too many requests.');
-      return;
-    }
     this.queue = this.queue.then(() => this.handle(parsed.request));
   }
 
   onBinary(): void {
+    if (!this.admit()) return;
     this.deps.metrics.badFrames.inc({ channel: 'notify' });
     this.note('info', {}, 'binary frame refused');
     this.reply(undefined, 400, 'Binary frames are not supported; send JSON text frames.');
+  }
+
+  /**
+   * Takes a token for a frame. A socket over its rate gets 429s (one log line per run); one that goes on
+   * sending through a whole burst's worth of refusals is closed with 1008.
+   */
+  private admit(): boolean {
+    if (this.limiter.take()) {
+      this.refusedInARow = 0;
+      return true;
+    }
+    this.refusedInARow += 1;
+    if (this.refusedInARow === 1) this.note('warn', {}, 'rate limited');
+    if (this.refusedInARow > this.deps.options.requestsPerSecond * 2) {
+      this.note('warn', { refused: this.refusedInARow }, 'closed: kept sending over its rate limit');
+      this.connection.close(1008, 'too many requests');
+    }
+    return false;
   }
 
   onClose(): void {
