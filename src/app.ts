@@ -25,6 +25,7 @@ import type { ModuleId } from './core/ids.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
 import { buildSystemDirectory } from './control/config-system-directory.js';
 import { ControlCommands } from './control/control-commands.js';
+import { ExecRateLimits } from './control/exec-rate-limits.js';
 import { registerSystemLookups } from './control/system-lookups.js';
 import type { DriverRegistry } from './driver-api/driver-api.js';
 import { ModulePlacement } from './fleet/module-placement.js';
@@ -205,6 +206,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
     execTimeoutMs: config.control.execTimeoutMs,
     maxArgsBytes: config.control.maxArgsBytes,
+    rateLimits: new ExecRateLimits(config.control.execsPerSecondPerCredential, clock),
   });
   const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];
 
@@ -295,6 +297,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         pongIntervalMs: config.control.pongIntervalMs,
         maxFrameBytes: config.control.maxFrameBytes,
         maxBindingsPerSocket: config.control.maxBindingsPerSocket,
+        execsPerSecondPerSocket: config.control.execsPerSecondPerSocket,
       },
     }),
   );

@@ -94,6 +94,10 @@ const controlObjectSchema = z
     jwt: controlJwtSchema.optional(),
     /** Larger control frames close the socket with 1009. */
     maxFrameBytes: z.number().int().min(1_024).max(16 * 1024 * 1024).default(1024 * 1024),
+    /** Execs one socket may make per second (bursts of twice that); past it, error 1 `too many requests`. */
+    execsPerSecondPerSocket: z.number().min(0.1).max(1_000_000).default(100),
+    /** Execs one credential may make per second over all its sockets and REST (bursts of twice that). */
+    execsPerSecondPerCredential: z.number().min(0.1).max(1_000_000).default(1_000),
     /** Bindings one socket may hold; the next bind answers error 1 `too many bindings`. */
     maxBindingsPerSocket: z.number().int().min(1).max(1_000_000).default(1_000),
     /** A driver setting a status value larger than this (as JSON) raises (its exec answers error 3). */

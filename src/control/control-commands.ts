@@ -4,6 +4,7 @@ import type { DriverHost, ExecResult, FunctionDescription } from '../core/driver
 import { GatewayError } from '../core/errors.js';
 import type { SystemDirectory } from '../core/system-directory.js';
 import { hasClearance, isProtectedName } from './access.js';
+import type { ExecRateLimits } from './exec-rate-limits.js';
 import { resolveModule } from './targets.js';
 
 export interface ControlCommandsDeps {
@@ -14,6 +15,8 @@ export interface ControlCommandsDeps {
   execTimeoutMs: number;
   /** Arguments larger than this as JSON are refused (error 1, HTTP 400). */
   maxArgsBytes: number;
+  /** Exec rate per credential over the socket and REST (error 1 / HTTP 429 `too many requests`). */
+  rateLimits: ExecRateLimits;
 }
 
 /** A module as a request addresses it: system, module name and 1-based index. */
@@ -38,6 +41,7 @@ export class ControlCommands {
     // Names every plain object has (`__proto__`, `constructor`...) are no driver's methods (spec "Limits").
     if (method in Object.prototype) throw new GatewayError('bad_request', `could not find function ${method}`);
     if (isProtectedName(method)) throw new GatewayError('forbidden', `access denied to method ${method}`);
+    this.deps.rateLimits.take(principal.id);
     const argsBytes = Buffer.byteLength(JSON.stringify(args) ?? '');
     if (argsBytes > this.deps.maxArgsBytes) throw new GatewayError('bad_request', `arguments too large (${argsBytes} bytes; at most ${this.deps.maxArgsBytes})`);
     return this.withTimeout(host.exec(moduleId, method, args, principal), method);

@@ -3,6 +3,7 @@ import type { Connection, Session } from '../core/connection.js';
 import type { Principal } from '../core/credentials.js';
 import type { DriverHost } from '../core/driver-host.js';
 import { GatewayError } from '../core/errors.js';
+import { RateLimiter } from '../core/rate-limiter.js';
 import type { ModuleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
@@ -28,6 +29,8 @@ import { resolveModule, resolveModuleByIdOrName } from './targets.js';
 export interface ControlSessionOptions {
   /** Bindings this socket may hold (spec "Limits"). */
   maxBindingsPerSocket: number;
+  /** Execs this socket may make per second (bursts of twice that). */
+  execsPerSecondPerSocket: number;
   /** Period of the unsolicited `pong`. */
   pongIntervalMs: number;
 }
@@ -71,11 +74,13 @@ export class ControlSession implements Session {
   private readonly debugStreams = new Map<ModuleId, DebugStream>();
   private readonly log: Logger;
   private cancelPong: () => void = () => {};
+  private readonly execLimiter: RateLimiter;
   private closed = false;
 
   constructor(private readonly deps: ControlSessionDeps) {
     const { connection, principal } = deps;
     this.log = deps.log.child({ conn: connection.id, credential: principal.id, remote: connection.remoteAddress });
+    this.execLimiter = new RateLimiter(deps.options.execsPerSecondPerSocket, deps.options.execsPerSecondPerSocket * 2, deps.clock);
     this.schedulePong();
   }
 
@@ -188,6 +193,7 @@ export class ControlSession implements Session {
   }
 
   private async exec(request: ControlRequest): Promise<void> {
+    if (!this.execLimiter.take()) throw new GatewayError('rate_limited', 'too many requests');
     // Counted (switchboard_control_execs_total, exec duration) by the meterExecs decorator of the DriverHost.
     const result = await this.deps.commands.exec(this.deps.principal, request, request.name, request.args);
     this.send(execSuccessFrame(request.id, result.json, metaOf(request), result.code));

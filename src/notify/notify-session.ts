@@ -15,7 +15,7 @@ import {
   parseNotifyRequest,
 } from '../protocol/notify.js';
 import type { ProfileHub, ProfileSubscriber, WriteCallback } from './profile-hub.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter } from '../core/rate-limiter.js';
 
 export interface NotifySessionOptions {
   joinDeadlineMs: number;

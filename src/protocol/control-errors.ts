@@ -3,7 +3,7 @@ import { type ErrorCode, isGatewayError } from '../core/errors.js';
 /**
  * GatewayError code -> the control channel's `error_code` (spec: control-protocol.md, "Errors"):
  * 0 parse error, 1 bad request, 2 access denied, 3 request failed, 4 unknown command, 5 system not found,
- * 6 module not found, 7 unexpected failure.
+ * 6 module not found, 7 unexpected failure. Too many requests is 1 (spec "Limits").
  */
 export const controlErrorCodeByCode = {
   parse_error: 0,
@@ -16,7 +16,7 @@ export const controlErrorCodeByCode = {
   system_not_found: 5,
   module_not_found: 6,
   not_found: 6,
-  rate_limited: 7,
+  rate_limited: 1,
   unavailable: 7,
   timeout: 7,
   internal: 7,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ControlSession } from '../../src/control/control-session.js';
 import { ControlCommands } from '../../src/control/control-commands.js';
+import { ExecRateLimits } from '../../src/control/exec-rate-limits.js';
 import type { Principal } from '../../src/core/credentials.js';
 import { GatewayError } from '../../src/core/errors.js';
 import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
@@ -40,12 +41,12 @@ function setup(who: Principal = principal()) {
     principal: who,
     directory,
     store,
-    commands: new ControlCommands({ directory, host, clock, execTimeoutMs: 1_000, maxArgsBytes: 1_024 }),
+    commands: new ControlCommands({ directory, host, clock, execTimeoutMs: 1_000, maxArgsBytes: 1_024, rateLimits: new ExecRateLimits(20, clock) }),
     host,
     clock,
     log: silentLogger,
     metrics: new GatewayMetrics(),
-    options: { pongIntervalMs: 80_000, maxBindingsPerSocket: 3 },
+    options: { pongIntervalMs: 80_000, maxBindingsPerSocket: 3, execsPerSecondPerSocket: 5 },
   });
   const send = (frame: unknown) => session.onText(JSON.stringify(frame));
   return { session, connection, store, host, clock, send, release: (v: unknown) => release(v) };
@@ -133,6 +134,18 @@ describe('ControlSession', () => {
     const tooLarge = JSON.parse(await connection.next()) as { error_code: number; msg: string };
     assert.equal(tooLarge.error_code, 1);
     assert.match(tooLarge.msg, /^arguments too large/);
+  });
+
+  it('limits execs per socket with error 1 "too many requests", with room again as time passes', async () => {
+    const { connection, send, clock } = setup();
+    const answers: Array<{ type: string; error_code?: number; msg?: string }> = [];
+    for (let id = 1; id <= 12; id++) send({ id, cmd: 'exec', sys: 'sys-a', mod: 'Display', index: 1, name: 'power', args: [true] });
+    for (let i = 0; i < 12; i++) answers.push(JSON.parse(await connection.next()));
+    assert.equal(answers.filter((a) => a.type === 'success').length, 10, 'a burst of twice the rate');
+    assert.deepEqual(answers.filter((a) => a.type === 'error').map((a) => [a.error_code, a.msg]), [[1, 'too many requests'], [1, 'too many requests']]);
+    clock.advance(1_000);
+    send({ id: 13, cmd: 'exec', sys: 'sys-a', mod: 'Display', index: 1, name: 'power', args: [true] });
+    assert.match(await connection.next(), /"type":"success"/);
   });
 
   it('refuses with the error table codes', async () => {

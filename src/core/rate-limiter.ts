@@ -1,4 +1,4 @@
-import type { Clock } from '../core/clock.js';
+import type { Clock } from './clock.js';
 
 /** Token bucket: `ratePerSecond` sustained, bursts up to `burst`. */
 export class RateLimiter {
