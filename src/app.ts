@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { BackendHealth } from './core/backend-state.js';
 import { type Clock, systemClock } from './core/clock.js';
@@ -44,6 +45,7 @@ import { registerControlRest } from './http/control-rest.js';
 import { CachingTokenVerifier } from './backends/tokens/caching-verifier.js';
 import { createTokenVerifier } from './backends/tokens/create-token-verifier.js';
 import { registerCors } from './http/cors.js';
+import { readTls } from './http/tls.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerAdminStats } from './http/admin-stats.js';
 import { registerConsoleFiles } from './http/console-files.js';
@@ -94,6 +96,11 @@ export interface Gateway {
   listen(): Promise<number>;
   /** Stops accepting, hands broker consumers over, closes sockets with 1001. */
   close(): Promise<void>;
+  /**
+   * Reads the TLS certificate and key again and uses them for new connections; open sockets keep theirs.
+   * A file that cannot be read leaves the current ones in place (and says so in the log).
+   */
+  reloadTls(): void;
 }
 
 /** The one place that picks concrete backends and wires them together. */
@@ -210,6 +217,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const backends: BackendHealth[] = [broker, store, ...(config.redisUrl ? [fleet.membership] : [])];
 
+  let tlsServer: HttpsServer | undefined;
   // maxParamLength: a long path parameter must reach the route, which answers 400 in the project's own
   // error shape (fastify's own answer to one over its limit is a 414 of another shape).
   // The server checks header and request timeouts every second (Node's default check runs every 30 s, so
@@ -219,8 +227,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 2048 },
-    serverFactory: (handler) =>
-      createHttpServer({ headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 }, handler),
+    serverFactory: (handler) => {
+      const timeouts = { headersTimeout: config.headersTimeoutMs, requestTimeout: config.requestTimeoutMs, connectionsCheckingInterval: 1_000 };
+      if (!config.tls) return createHttpServer(timeouts, handler);
+      tlsServer = createHttpsServer({ ...timeouts, ...readTls(config.tls, options.configFile) }, handler);
+      return tlsServer as unknown as ReturnType<typeof createHttpServer>;
+    },
   });
   installErrorHandling(http, log);
   registerCors(http, config.allowedOrigins);
@@ -340,8 +352,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       await http.listen({ port: config.port, host: config.host });
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
-      log.info({ port, broker: broker.kind, tokens: verifier.kind }, 'listening');
+      log.info({ port, broker: broker.kind, tokens: verifier.kind, tls: config.tls !== undefined }, 'listening');
       return port;
+    },
+    reloadTls() {
+      if (!config.tls || !tlsServer) return;
+      try {
+        tlsServer.setSecureContext(readTls(config.tls, options.configFile));
+        log.info({ certFile: config.tls.certFile }, 'TLS certificate reloaded');
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'TLS certificate not reloaded; the current one stays');
+      }
     },
     async close() {
       const closed = http.close();

@@ -13,6 +13,8 @@ const envBindings: ReadonlyArray<{ env: string; path: string[]; read: 'string' |
   { env: 'LOG_FORMAT', path: ['logFormat'], read: 'string' },
   { env: 'AMQP_URL', path: ['amqpUrl'], read: 'string' },
   { env: 'REDIS_URL', path: ['redisUrl'], read: 'string' },
+  { env: 'TLS_CERT_FILE', path: ['tls', 'certFile'], read: 'string' },
+  { env: 'TLS_KEY_FILE', path: ['tls', 'keyFile'], read: 'string' },
   { env: 'NODE_ID', path: ['nodeId'], read: 'string' },
   { env: 'QUEUE_PREFIX', path: ['notify', 'queuePrefix'], read: 'string' },
   { env: 'JOIN_DEADLINE_MS', path: ['notify', 'joinDeadlineMs'], read: 'int' },

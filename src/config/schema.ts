@@ -110,6 +110,11 @@ export const configSchema = z.strictObject({
    * cookie or query credential, and get CORS answers; `*` for any. The gateway's own origin always may.
    */
   allowedOrigins: z.array(z.union([z.literal('*'), z.url()])).default([]),
+  /**
+   * Serve HTTPS and wss:// directly with this certificate chain and key (PEM files, relative to the
+   * configuration file); reloaded on SIGHUP without dropping sockets. Unset: plain HTTP (put TLS in front).
+   */
+  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
   /** A client must send its request headers (an upgrade's too) within this long, else 408 and closed. */
   headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** A whole HTTP request (headers and body) must arrive within this long. */
