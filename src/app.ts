@@ -278,6 +278,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     maxBufferedBytes: config.maxBufferedBytes,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxConnectionsPerCredential: config.maxConnectionsPerCredential,
     log: log.child({ component: 'transport' }),
     metrics,
   });

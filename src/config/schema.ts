@@ -115,6 +115,13 @@ export const configSchema = z.strictObject({
    * configuration file); reloaded on SIGHUP without dropping sockets. Unset: plain HTTP (put TLS in front).
    */
   tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
+  /**
+   * Open WebSocket connections one client address may hold; 0: no cap (the default: behind a load balancer
+   * every client has the balancer's address; the gateway does not read X-Forwarded-For).
+   */
+  maxConnectionsPerAddress: z.number().int().min(0).default(0),
+  /** Open control connections one credential may hold; 0: no cap. */
+  maxConnectionsPerCredential: z.number().int().min(0).default(0),
   /** A client must send its request headers (an upgrade's too) within this long, else 408 and closed. */
   headersTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   /** A whole HTTP request (headers and body) must arrive within this long. */

@@ -38,6 +38,7 @@ export function createControlRoute(deps: ControlRouteDeps): UpgradeRoute<Princip
         return { refusal };
       }
     },
+    credentialOf: (principal) => principal.id,
     open: (connection, principal) =>
       new ControlSession({
         connection,

@@ -23,6 +23,8 @@ export interface UpgradeRoute<Context = unknown> {
   /** Runs before the upgrade (control channel authentication); resolve a refusal to answer with HTTP. */
   authorize(req: IncomingMessage, url: URL): Promise<{ context: Context } | { refusal: UpgradeRefusal }>;
   open(connection: Connection, context: Context, req: IncomingMessage): Session;
+  /** Whose credential a socket uses, for the per-credential connection cap (control channel). */
+  credentialOf?(context: Context): string;
 }
 
 export interface WebSocketGatewayOptions {
@@ -31,6 +33,10 @@ export interface WebSocketGatewayOptions {
   maxBufferedBytes: number;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Open sockets one client address may hold (0: no cap; behind a load balancer every client shares its address). */
+  maxConnectionsPerAddress?: number;
+  /** Open sockets one credential may hold, on routes that name one (0: no cap). */
+  maxConnectionsPerCredential?: number;
 }
 
 export const shuttingDownCloseCode = 1001;
@@ -72,7 +78,10 @@ export class WebSocketGateway {
       log: options.log,
       metrics: options.metrics,
       maxBufferedBytes: options.maxBufferedBytes,
-      forget: (connection) => this.sockets.delete(connection),
+      forget: (connection) => {
+        this.sockets.delete(connection);
+        this.release(connection);
+      },
     };
     this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs);
     this.heartbeat.unref();
@@ -122,19 +131,51 @@ export class WebSocketGateway {
       this.options.log.info({ path: url.pathname, remote: req.socket.remoteAddress }, 'upgrade refused: unknown path');
       return refuse(socket, { status: 404, body: { error: 'no WebSocket endpoint at this path' } });
     }
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const perAddress = this.options.maxConnectionsPerAddress ?? 0;
+    if (perAddress > 0 && (this.byAddress.get(address) ?? 0) >= perAddress) {
+      this.options.log.warn({ remote: address, cap: perAddress }, 'upgrade refused: too many connections from this address');
+      return refuse(socket, { status: 429, body: { error: 'too many connections from this address' } });
+    }
     const decision = await entry.route.authorize(req, url);
     if ('refusal' in decision) return refuse(socket, decision.refusal);
+    const credential = entry.route.credentialOf?.(decision.context);
+    const perCredential = this.options.maxConnectionsPerCredential ?? 0;
+    if (credential !== undefined && perCredential > 0 && (this.byCredential.get(credential) ?? 0) >= perCredential) {
+      this.options.log.warn({ credential, cap: perCredential }, 'upgrade refused: too many connections for this credential');
+      return refuse(socket, { status: 429, body: { error: 'too many connections for this credential' } });
+    }
     if (socket.destroyed) return;
-    entry.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, entry.route, decision.context, req));
+    entry.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, entry.route, decision.context, req, credential));
   }
 
-  private attach(ws: WebSocket, route: UpgradeRoute<unknown>, context: unknown, req: IncomingMessage): void {
+  private readonly byAddress = new Map<string, number>();
+  private readonly byCredential = new Map<string, number>();
+  private readonly credentials = new WeakMap<SocketConnection, string>();
+
+  private attach(ws: WebSocket, route: UpgradeRoute<unknown>, context: unknown, req: IncomingMessage, credential: string | undefined): void {
     const id = `${this.idPrefix}-${(this.nextId++).toString(36)}`;
     const connection = new SocketConnection(ws, req.socket, id, req.socket.remoteAddress ?? 'unknown', route.channel, this.connectionContext);
     this.sockets.add(connection);
+    this.byAddress.set(connection.remoteAddress, (this.byAddress.get(connection.remoteAddress) ?? 0) + 1);
+    if (credential !== undefined) {
+      this.credentials.set(connection, credential);
+      this.byCredential.set(credential, (this.byCredential.get(credential) ?? 0) + 1);
+    }
     this.options.metrics.socketsOpen.inc({ channel: route.channel });
     this.options.log.info({ conn: id, channel: route.channel, remote: connection.remoteAddress }, 'connected');
     connection.serve(route.open(connection, context, req));
+  }
+
+  private release(connection: SocketConnection): void {
+    const count = (map: Map<string, number>, key: string) => {
+      const n = (map.get(key) ?? 1) - 1;
+      if (n > 0) map.set(key, n);
+      else map.delete(key);
+    };
+    count(this.byAddress, connection.remoteAddress);
+    const credential = this.credentials.get(connection);
+    if (credential !== undefined) count(this.byCredential, credential);
   }
 
   /** Dead-peer detection: a socket that did not answer the previous ping (nor sent anything) is closed. */

@@ -103,4 +103,38 @@ describe('hostile input over HTTP and the control socket', () => {
       await client.close();
     }
   });
+
+  it('caps open connections per client address and per credential when configured (off by default)', async () => {
+    const capped = await startGateway({ maxConnectionsPerAddress: 3, maxConnectionsPerCredential: 2 });
+    const status = (url: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(url, { headers });
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('open', () => {
+          opened.push(ws);
+          resolve(101);
+        });
+        ws.on('error', reject);
+      });
+    const opened: WebSocket[] = [];
+    try {
+      const control = `${capped.wsUrl}/api/engine/v2/systems/control`;
+      const key = { 'X-API-Key': 'demo-admin-key' };
+      assert.equal(await status(control, key), 101);
+      assert.equal(await status(control, key), 101);
+      assert.equal(await status(control, key), 429, 'a third socket of the same credential');
+      assert.equal(await status(`${capped.wsUrl}/`), 101);
+      assert.equal(await status(`${capped.wsUrl}/`), 429, 'a fourth socket from 127.0.0.1');
+      const first = opened.shift()!;
+      first.close();
+      await once(first, 'close');
+      // The server counts the close once it sees it; a new upgrade after that is accepted.
+      let answer = 0;
+      for (let i = 0; i < 50 && answer !== 101; i++) answer = await status(`${capped.wsUrl}/`);
+      assert.equal(answer, 101);
+    } finally {
+      for (const ws of opened) ws.terminate();
+      await capped.close();
+    }
+  });
 });
