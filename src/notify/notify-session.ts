@@ -63,6 +63,7 @@ export class NotifySession implements Session, ProfileSubscriber {
   private closed = false;
   private readonly limiter: RateLimiter;
   private refusedInARow = 0;
+  private garbageInARow = 0;
 
   constructor(
     private readonly deps: NotifySessionDeps,
@@ -75,10 +76,10 @@ export class NotifySession implements Session, ProfileSubscriber {
   onText(text: string): void {
     // Every frame counts against the limit, a ping or a malformed one too: none is free to send in bulk.
     if (!this.admit()) {
-      if (text !== 'ping') {
-        const parsed = parseNotifyRequest(text);
-        this.reply(parsed.ok ? parsed.request.correlationId : parsed.correlationId, 429, 'Too many requests.');
-      }
+      if (text === 'ping') return;
+      const parsed = parseNotifyRequest(text);
+      if (!parsed.ok) this.garbageOverLimit();
+      this.reply(parsed.ok ? parsed.request.correlationId : parsed.correlationId, 429, 'Too many requests.');
       return;
     }
     if (text === 'ping') {
@@ -96,28 +97,33 @@ export class NotifySession implements Session, ProfileSubscriber {
   }
 
   onBinary(): void {
-    if (!this.admit()) return;
+    if (!this.admit()) {
+      this.garbageOverLimit();
+      return;
+    }
     this.deps.metrics.badFrames.inc({ channel: 'notify' });
     this.note('info', {}, 'binary frame refused');
     this.reply(undefined, 400, 'Binary frames are not supported; send JSON text frames.');
   }
 
-  /**
-   * Takes a token for a frame. A socket over its rate gets 429s (one log line per run); one that goes on
-   * sending through a whole burst's worth of refusals is closed with 1008.
-   */
+  /** Takes a token for a frame; a run of refusals is logged once. */
   private admit(): boolean {
     if (this.limiter.take()) {
       this.refusedInARow = 0;
+      this.garbageInARow = 0;
       return true;
     }
     this.refusedInARow += 1;
     if (this.refusedInARow === 1) this.note('warn', {}, 'rate limited');
-    if (this.refusedInARow > this.deps.options.requestsPerSecond * 2) {
-      this.note('warn', { refused: this.refusedInARow }, 'closed: kept sending over its rate limit');
-      this.connection.close(1008, 'too many requests');
-    }
     return false;
+  }
+
+  /** A socket that goes on sending garbage past its rate, a burst's worth of it, is closed with 1008. */
+  private garbageOverLimit(): void {
+    this.garbageInARow += 1;
+    if (this.garbageInARow <= this.deps.options.requestsPerSecond * 2) return;
+    this.note('warn', { refused: this.refusedInARow }, 'closed: kept sending malformed frames over its rate limit');
+    this.connection.close(1008, 'too many malformed frames');
   }
 
   onClose(): void {

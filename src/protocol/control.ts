@@ -65,6 +65,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
  * Parses one client text frame. The order of checks decides which error a client sees for a frame with
  * several faults: JSON (0), then `id`, then `cmd` (4 for an unknown command), then the other fields (1).
  */
+/**
+ * Longest system, module or variable/method name accepted: a binding holds its names for the socket's life,
+ * so megabyte names would let one socket hold gigabytes (spec "Limits").
+ */
+export const maxNameLength = 256;
+
 export function parseControlRequest(text: string): ControlParseResult {
   let frame: unknown;
   try {
@@ -83,12 +89,15 @@ export function parseControlRequest(text: string): ControlParseResult {
 
   for (const field of ['sys', 'mod'] as const) {
     if (typeof frame[field] !== 'string' || frame[field] === '') return fail(id, 1, `field "${field}" must be a non-empty string`);
+    if ((frame[field] as string).length > maxNameLength) return fail(id, 1, `field "${field}" is longer than ${maxNameLength} characters`);
   }
   const nameOptional = cmd === 'debug' || cmd === 'ignore';
   if (frame.name === undefined || frame.name === null) {
     if (!nameOptional) return fail(id, 1, 'field "name" must be a non-empty string');
   } else if (typeof frame.name !== 'string' || frame.name === '') {
     return fail(id, 1, 'field "name" must be a non-empty string');
+  } else if (frame.name.length > maxNameLength) {
+    return fail(id, 1, `field "name" is longer than ${maxNameLength} characters`);
   }
   let index = 1;
   if (frame.index !== undefined && frame.index !== null) {

@@ -108,14 +108,21 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
       assert.equal((await exec('Misbehaving', 'healthy')).type, 'success');
       const logsBefore = gw.logs.length;
       const logged = (match: (l: Record<string, any>) => boolean) => gw.waitForLog((l) => match(l) && gw.logs.indexOf(l) >= logsBefore, 15_000);
+      // The same measure with nothing failing, just before: on a machine busy with other tests, the test's
+      // own process adds pauses of its own. A driver in the gateway's loop would add its whole failure
+      // (seconds, or the end of the process) on top; the margins stay far below that.
+      const baseline = await underLoad(1_000, async () => {});
+      const gapLimit = Math.max(200, baseline.longestGap + 150);
+      const execLimit = Math.max(100, Math.max(...baseline.displayRoundTrips) + 100);
       const failedAt = Date.now();
       let answer: Awaited<ReturnType<typeof exec>> | undefined;
       const measured = await underLoad(2_500, async () => {
         answer = await exec('Misbehaving', method);
       });
       assert.ok(measured.received >= 150, `notifications flowed: ${measured.received}`);
-      assert.ok(measured.longestGap < 200, `longest gap between notifications: ${measured.longestGap.toFixed(0)} ms`);
-      assert.ok(Math.max(...measured.displayRoundTrips) < 100, `display exec round trips: ${measured.displayRoundTrips.map((t) => t.toFixed(1)).join(', ')}`);
+      assert.ok(measured.longestGap < gapLimit, `longest gap between notifications: ${measured.longestGap.toFixed(0)} ms (limit ${gapLimit.toFixed(0)}, ${baseline.longestGap.toFixed(0)} ms with nothing failing)`);
+      const slowest = Math.max(...measured.displayRoundTrips);
+      assert.ok(slowest < execLimit, `display exec round trips: ${measured.displayRoundTrips.map((t) => t.toFixed(1)).join(', ')} (limit ${execLimit.toFixed(0)})`);
       if (method === 'spin') assert.ok(answer?.error_code === 3 || answer?.error_code === 7, JSON.stringify(answer));
       if (method === 'exit' || method === 'oom') assert.equal(answer?.type, 'error', JSON.stringify(answer));
       if (method === 'throwLater') assert.equal(answer?.value, 'scheduled');
@@ -139,7 +146,7 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
         const stored = await fetch(`${gw.url}/api/engine/v2/systems/sys-bad/Misbehaving_1/counter`, { headers: admin });
         assert.equal(await stored.text(), '50000', 'the last value is stored by the time the exec answers');
       });
-      assert.ok(measured.longestGap < 200, `longest gap between notifications: ${measured.longestGap.toFixed(0)} ms`);
+      assert.ok(measured.longestGap < 400, `longest gap between notifications: ${measured.longestGap.toFixed(0)} ms`);
       const last = await binder.nextMatching((f) => f.includes('"value":50000'));
       assert.match(last, /"type":"notify"/);
     } finally {

@@ -130,6 +130,8 @@ describe('ControlSession', () => {
     assert.deepEqual(JSON.parse(await connection.next()), { id: 4, type: 'error', msg: 'too many bindings (at most 3 per socket)', error_code: 1, code: 500 });
     send(bind(1, 'a'));
     assert.match(await connection.next(), /^\{"id":1,"type":"success"/, 'a repeated bind still answers');
+    send(bind(6, 'n'.repeat(100_000)));
+    assert.deepEqual(JSON.parse(await connection.next()), { id: 6, type: 'error', msg: 'field "name" is longer than 256 characters', error_code: 1, code: 500 });
     send({ id: 5, cmd: 'exec', sys: 'sys-a', mod: 'Display', index: 1, name: 'power', args: ['x'.repeat(2_000)] });
     const tooLarge = JSON.parse(await connection.next()) as { error_code: number; msg: string };
     assert.equal(tooLarge.error_code, 1);

@@ -117,6 +117,8 @@ describe('notification session', () => {
     for (let i = 0; i < 100; i++) session.onText('{garbage');
     assert.equal(connection.closedWith, undefined, 'refused (429), not yet closed');
     assert.ok(connection.sent.slice(200).every((f) => JSON.parse(f).status === 429));
+    session.onText('ping');
+    assert.notEqual(connection.sent.at(-1), 'pong', 'a ping over the limit is not answered');
     clock.advance(500);
     session.onText('{garbage');
     assert.equal(JSON.parse(connection.sent.at(-1)!).status, 400, 'half a second later the limit has room again');
