@@ -129,8 +129,9 @@ export function notificationBrokerContract(label: string, fixture: () => BrokerF
           verdicts.push(settled);
           return settled;
         });
-        subscription = await broker.subscribe(profile, lossy.handler);
+        // All waiting before the join, so the lost message has newer ones behind it from the start.
         await publishAll(broker, profile, ids(1, 6));
+        subscription = await broker.subscribe(profile, lossy.handler);
         await lossy.until(3);
         await subscription.unsubscribe();
         // Order holds once the old subscription's verdicts are in: a message still in flight when the
