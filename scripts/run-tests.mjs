@@ -15,9 +15,10 @@ function find(dir) {
 }
 
 const only = process.env.TEST_ONLY;
-const files = find('dist/test').filter((f) => !only || f.includes(only)).sort();
+// The bench's own tests live beside it (bench/test/), the rest under test/.
+const files = [...find('dist/test'), ...find('dist/bench/test')].filter((f) => !only || f.includes(only)).sort();
 if (files.length === 0) {
-  console.error('no test files found under dist/test');
+  console.error('no test files found under dist/test or dist/bench/test');
   process.exit(1);
 }
 const result = spawnSync(

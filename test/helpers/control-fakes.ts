@@ -1,5 +1,3 @@
-import type { Clock } from '../../src/core/clock.js';
-import type { Connection } from '../../src/core/connection.js';
 import { clearanceRank, type Principal } from '../../src/core/credentials.js';
 import type { DriverHost, DriverLogLine, ExecResult, FunctionDescription } from '../../src/core/driver-host.js';
 import { GatewayError } from '../../src/core/errors.js';
@@ -7,78 +5,7 @@ import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
 import type { StatusStore } from '../../src/core/status-store.js';
 import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../../src/core/system-directory.js';
 
-/**
- * Small in-test doubles for unit tests of the control session (the integration tests use the real runtime).
- * FakeConnection records frames and lets a test await the next one.
- */
-export class FakeConnection implements Connection {
-  readonly id = 'fake-1';
-  readonly remoteAddress = '127.0.0.9';
-  readonly bufferedAmount = 0;
-  isOpen = true;
-  readonly frames: string[] = [];
-  private cursor = 0;
-  private waiters: Array<() => void> = [];
-
-  send(data: string | Buffer, onWritten?: (err?: Error | null) => void): boolean {
-    if (!this.isOpen) return false;
-    this.frames.push(String(data));
-    for (const w of this.waiters.splice(0)) w();
-    if (onWritten) setImmediate(onWritten);
-    return true;
-  }
-
-  close(): void {
-    this.isOpen = false;
-  }
-
-  async next(timeoutMs = 2_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.cursor >= this.frames.length) {
-      if (Date.now() > deadline) throw new Error(`no frame within ${timeoutMs} ms; got ${this.frames.join(' | ')}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 20);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    return this.frames[this.cursor++]!;
-  }
-
-  unread(): string[] {
-    return this.frames.slice(this.cursor);
-  }
-}
-
-export class ManualClock implements Clock {
-  private t = 0;
-  private timers: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
-  now(): number {
-    return this.t;
-  }
-  schedule(delayMs: number, fn: () => void): () => void {
-    const timer = { at: this.t + delayMs, fn, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (;;) {
-      const due = this.timers.filter((x) => !x.cancelled && x.at <= this.t).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      due.cancelled = true;
-      due.fn();
-    }
-  }
-  pending(): number {
-    return this.timers.filter((x) => !x.cancelled).length;
-  }
-}
-
+/** Small in-test doubles for unit tests of the control session (the integration tests use the real runtime). */
 export const principal = (over: Partial<Principal> = {}): Principal => ({
   id: 'cred-1',
   kind: 'api-key',

@@ -2,9 +2,14 @@ import type { Clock } from '../../src/core/clock.js';
 
 /** A clock that moves only when the test says so: deadlines and expiry without sleeping. */
 export class FakeClock implements Clock {
-  private current = 1_700_000_000_000;
+  private current: number;
   private timers: Array<{ at: number; fn: () => void; id: number }> = [];
   private nextId = 0;
+
+  /** `start`: the time it shows first (a fixed date unless the test needs one near the real time). */
+  constructor(start = 1_700_000_000_000) {
+    this.current = start;
+  }
 
   now(): number {
     return this.current;

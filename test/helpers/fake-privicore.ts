@@ -17,12 +17,13 @@ export class FakePrivicore {
   private readonly waiters: Array<() => void> = [];
   private readonly stalled = new Set<ServerResponse>();
 
-  private constructor() {
+  /** `now`: the time expiries are counted from (a test's fake clock, so they pass when it moves). */
+  private constructor(private readonly now: () => number) {
     this.server = createServer((req, res) => this.handle(req, res));
   }
 
-  static async start(): Promise<FakePrivicore> {
-    const fake = new FakePrivicore();
+  static async start(now: () => number = Date.now): Promise<FakePrivicore> {
+    const fake = new FakePrivicore(now);
     await new Promise<void>((resolve) => fake.server.listen(0, '127.0.0.1', resolve));
     return fake;
   }
@@ -32,7 +33,7 @@ export class FakePrivicore {
   }
 
   add(token: string, profileId: string, expiresInMs = 3600_000): void {
-    this.tokens.set(token, { profileId, expiresAt: new Date(Date.now() + expiresInMs) });
+    this.tokens.set(token, { profileId, expiresAt: new Date(this.now() + expiresInMs) });
   }
 
   revoke(token: string): void {

@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CachingTokenVerifier } from '../../src/backends/tokens/caching-verifier.js';
-import type { Clock } from '../../src/core/clock.js';
 import { GatewayError } from '../../src/core/errors.js';
 import { profileId } from '../../src/core/ids.js';
 import type { TokenGrant, TokenVerifier } from '../../src/core/token-verifier.js';
-
-/** A clock the test moves by hand. */
-class ManualClock implements Clock {
-  nowMs = 1_000_000;
-  now(): number {
-    return this.nowMs;
-  }
-  schedule(): () => void {
-    return () => {};
-  }
-}
+import { FakeClock } from '../helpers/fake-clock.js';
 
 /** An inner verifier whose answers the test sets per token; it counts its calls. */
 class ScriptedVerifier implements TokenVerifier {
@@ -36,7 +25,7 @@ class ScriptedVerifier implements TokenVerifier {
 const grant = (profile: string, expiresAt?: number): TokenGrant => ({ profileId: profileId(profile), ...(expiresAt !== undefined && { expiresAt }) });
 
 function setup(ttlMs = 1_000, maxEntries = 100) {
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   const inner = new ScriptedVerifier();
   const cache = new CachingTokenVerifier(inner, { ttlMs, maxEntries, clock });
   return { clock, inner, cache };
@@ -47,10 +36,10 @@ describe('caching token verifier', () => {
     const { clock, inner, cache } = setup();
     inner.answers.set('t1', async () => grant('alice'));
     assert.equal((await cache.verify('t1')).profileId, 'alice');
-    clock.nowMs += 999;
+    clock.advance(999);
     assert.equal((await cache.verify('t1')).profileId, 'alice');
     assert.equal(inner.calls.length, 1);
-    clock.nowMs += 1;
+    clock.advance(1);
     await cache.verify('t1');
     assert.equal(inner.calls.length, 2);
     assert.equal(cache.kind, 'scripted');
@@ -58,9 +47,9 @@ describe('caching token verifier', () => {
 
   it('never serves a grant past its expiresAt', async () => {
     const { clock, inner, cache } = setup(10_000);
-    inner.answers.set('t1', async () => grant('alice', clock.nowMs + 100));
+    inner.answers.set('t1', async () => grant('alice', clock.now() + 100));
     await cache.verify('t1');
-    clock.nowMs += 100;
+    clock.advance(100);
     await cache.verify('t1');
     assert.equal(inner.calls.length, 2, 'the expired grant was not reused');
   });

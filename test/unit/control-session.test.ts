@@ -8,7 +8,9 @@ import { GatewayError } from '../../src/core/errors.js';
 import type { ModuleId, SystemId, ZoneId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { FakeConnection, FakeDirectory, FakeHost, FakeStore, ManualClock, principal } from '../helpers/control-fakes.js';
+import { FakeDirectory, FakeHost, FakeStore, principal } from '../helpers/control-fakes.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeConnection } from '../helpers/fake-connection.js';
 
 const mod = (id: string) => id as ModuleId;
 
@@ -34,7 +36,7 @@ function setup(who: Principal = principal()) {
       reboot: { clearance: 'support', run: () => true },
     },
   });
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   const connection = new FakeConnection();
   const session = new ControlSession({
     connection,
@@ -64,7 +66,7 @@ describe('ControlSession', () => {
     clock.advance(80_000);
     assert.deepEqual(connection.frames, ['pong', 'pong', 'pong']);
     session.onClose();
-    assert.equal(clock.pending(), 0);
+    assert.equal(clock.pending, 0);
   });
 
   it('binds: success, current value, changes with the bind id; a repeated bind subscribes once and re-sends nothing', async () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DeliveryMode } from '../../src/backends/rabbitmq/delivery-mode.js';
+import { DeliveryModeTracker } from '../../src/backends/rabbitmq/delivery-mode-tracker.js';
 
 describe('delivery mode of an active mailbox consumer', () => {
   const make = () => {
     let now = 0;
-    const mode = new DeliveryMode(5_000, 300_000, () => now);
+    const mode = new DeliveryModeTracker(5_000, 300_000, () => now);
     return { mode, advance: (ms: number) => (now += ms) };
   };
 

@@ -11,7 +11,8 @@ import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
 import { registerSystemLookups } from '../../src/control/system-lookups.js';
 import type { DriverLogLine } from '../../src/core/driver-host.js';
 import { Changes } from '../contract/status-store.contract.js';
-import { ManualClock, outcome, principal } from '../helpers/control-fakes.js';
+import { outcome, principal } from '../helpers/control-fakes.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 const user = principal({ clearance: 'user' });
 const support = principal({ clearance: 'support' });
@@ -27,7 +28,7 @@ async function runtimeWith(driver: DriverRegistry[string], settings: Record<stri
   });
   const store = new MemoryStatusStore();
   await store.start();
-  const clock = new ManualClock();
+  const clock = new FakeClock();
   const lines: DriverLogLine[] = [];
   const directory = buildSystemDirectory(control, drivers);
   const runtime = new ModuleRuntime({
@@ -152,7 +153,7 @@ describe('driver API and module runtime', () => {
     assert.ok(lines.includes('error:timer raised: tick failed (TypeError)'), lines.join('\n'));
     await runtime.stop();
     assert.equal(unloaded, true);
-    assert.equal(clock.pending(), 0, 'no timer left after unload');
+    assert.equal(clock.pending, 0, 'no timer left after unload');
     clock.advance(5_000);
     assert.equal(ticks, 3);
     assert.equal(afterRan, false);

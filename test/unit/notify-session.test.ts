@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBroker } from '../../src/backends/memory/memory-broker.js';
-import type { Connection } from '../../src/core/connection.js';
 import { GatewayError } from '../../src/core/errors.js';
 import { profileId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -10,26 +9,7 @@ import { NotifySession } from '../../src/notify/notify-session.js';
 import { ProfileHub } from '../../src/notify/profile-hub.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-class FakeConnection implements Connection {
-  readonly id = 'c1';
-  readonly remoteAddress = '127.0.0.1';
-  readonly sent: string[] = [];
-  closedWith: number | undefined;
-  bufferedAmount = 0;
-  get isOpen() {
-    return this.closedWith === undefined;
-  }
-  send(data: string | Buffer, onWritten?: (err?: Error | null) => void) {
-    if (!this.isOpen) return false;
-    this.sent.push(data.toString());
-    if (onWritten) setImmediate(onWritten);
-    return true;
-  }
-  close(code: number) {
-    this.closedWith = code;
-  }
-}
+import { FakeConnection } from '../helpers/fake-connection.js';
 
 /** Tokens whose answers the test changes while a socket is joined. */
 class ScriptedVerifier implements TokenVerifier {
@@ -61,7 +41,7 @@ async function setup() {
     connection,
   );
   const settle = () => new Promise((r) => setImmediate(r));
-  const lastReply = () => JSON.parse(connection.sent.at(-1)!);
+  const lastReply = () => JSON.parse(connection.frames.at(-1)!);
   return { clock, broker, verifier, connection, session, settle, lastReply };
 }
 
@@ -85,13 +65,13 @@ describe('notification session', () => {
     clock.advance(3_000);
     assert.deepEqual(lastReply(), { status: 401, data: { channelId: 'p', message: 'Authorization token expired; channel left.' } });
     await broker.publish(profileId('p'), Buffer.from('{"data":{"type":"T","id":"after"}}'));
-    assert.ok(!connection.sent.some((f) => f.includes('after')), 'nothing delivered after the channel was left');
+    assert.ok(!connection.frames.some((f) => f.includes('after')), 'nothing delivered after the channel was left');
     verifier.grants.set('fresh', { profileId: profileId('p') });
-    const before = connection.sent.length;
+    const before = connection.frames.length;
     session.onText(joinFrame('fresh'));
     await settle();
     await settle();
-    const [reply, delivered] = connection.sent.slice(before);
+    const [reply, delivered] = connection.frames.slice(before);
     assert.equal(JSON.parse(reply!).status, 200);
     assert.equal(delivered, '{"data":{"type":"T","id":"after"}}', 'the message that waited arrives after the join reply');
     assert.equal(connection.closedWith, undefined, 'the socket stayed open');

@@ -4,6 +4,7 @@ import type { RetentionConfig } from '../../config/schema.js';
 import { GatewayError } from '../../core/errors.js';
 import type { ProfileId } from '../../core/ids.js';
 import type { PublishTransport } from '../../publish/notification-publisher.js';
+import { amqpSocketOptions, confirmPublish } from './amqp-link.js';
 import { deadLetterExchangeName, mailboxQueueArguments, mailboxQueueName } from './topology.js';
 
 export interface AmqpPublisherOptions {
@@ -23,10 +24,11 @@ export interface AmqpPublisherOptions {
 /**
  * Publishes notifications straight to RabbitMQ the way the broker contract says a backend does: a
  * persistent message to the durable mailbox `message_to_user.<profile>` on the default exchange, waiting
- * for the publisher confirm. Unlike AmqpBroker it consumes nothing (no node queue, no dead-letter log
- * consumer), so a backend or the CLI never takes messages meant for gateway nodes. The mailbox is declared
- * with the gateways' own arguments (topology.ts), so it exists (and keeps what is published) even before
- * any gateway has seen the profile. Connects on first use; after a failure the next publish reconnects.
+ * for the publisher confirm. It shares the broker's connection options and confirmed publish
+ * (amqp-link.ts) but not its link: it consumes nothing (no relay queue, no dead-letter log consumer), so a
+ * backend or the CLI never takes messages meant for gateway nodes. The mailbox is declared with the
+ * gateways' own arguments (topology.ts), so it exists (and keeps what is published) even before any
+ * gateway has seen the profile. Connects on first use; after a failure the next publish reconnects.
  */
 export class AmqpPublisher implements PublishTransport {
   private link: Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
@@ -42,11 +44,7 @@ export class AmqpPublisher implements PublishTransport {
         await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(this.options.retention, this.options.deadLetterQueue) });
         this.declared.add(queue);
       }
-      await this.withTimeout(
-        new Promise<void>((resolve, reject) =>
-          channel.publish('', queue, body, { persistent: true, contentType: 'application/json' }, (err: unknown) => (err ? reject(err) : resolve())),
-        ),
-      );
+      await this.withTimeout(confirmPublish(channel, '', queue, body, { persistent: true, contentType: 'application/json' }));
     } catch (err) {
       await this.reset();
       if ((err as { code?: number }).code === 406) {
@@ -69,7 +67,7 @@ export class AmqpPublisher implements PublishTransport {
   private connect(): Promise<{ model: ChannelModel; channel: ConfirmChannel }> {
     this.link ??= (async () => {
       const model = await this.withTimeout(
-        amqp.connect(this.options.url, { noDelay: true, clientProperties: { connection_name: this.options.connectionName ?? 'switchboard publisher' } }),
+        amqp.connect(this.options.url, amqpSocketOptions(this.options.connectionName ?? 'switchboard publisher')),
       );
       model.on('error', () => {}); // surfaced through the failing publish instead
       model.on('close', () => {

@@ -1,7 +1,7 @@
 /**
  * Decides, for one profile on the node that is its mailbox's active consumer, whether the next message may
  * go straight to this node's sockets (direct) or must be relayed to every node holding the profile.
- * Pure bookkeeping; the broker feeds it what it sees (see AmqpBroker's "Switching" notes):
+ * Pure bookkeeping; ProfileSubscription feeds it what it sees (docs/rabbitmq-design.md, "Switching"):
  * - direct only while no other node is known or suspected to hold the profile and none of this node's
  *   relay copies is still on its way back (so a direct message never overtakes a relayed one);
  * - and, for a node that may have held the profile while another node was active (so that node's copies
@@ -17,7 +17,7 @@
  * The node asks for a count right after it consumes the mailbox too (beginCheck/checkDone): alone, it
  * stays direct and needs no relay queue; with company, it relays until a later count says alone.
  */
-export class DeliveryMode {
+export class DeliveryModeTracker {
   /** Nodes that said hello, with the time a count first missed them (undefined: not missed since). */
   private readonly peers = new Map<string, number | undefined>();
   private peersUnknown = true;

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { stop } from '../../bench/lib/children.js';
-import { describeFailure, failure, inStep } from '../../bench/lib/worker-failure.js';
+import { stop } from '../lib/children.js';
+import { describeFailure, failure, inStep } from '../lib/worker-failure.js';
 
 /** The bench's process handling (bench/lib): what turned complete measurements into failed rows. */
 describe('bench worker processes', () => {

@@ -1,0 +1,115 @@
+import type * as amqp from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, Message } from 'amqplib';
+import type { Logger } from '../../core/logger.js';
+import { AckBatcher } from './ack-batcher.js';
+import { relayIdOf } from './relay-protocol.js';
+
+/** Socket options of every connection the gateway opens to RabbitMQ (the broker's and the publisher's). */
+export function amqpSocketOptions(connectionName: string): { noDelay: true; clientProperties: { connection_name: string } } {
+  // amqplib leaves Nagle on: small frames (acks, confirms, the RPCs of a join) would wait for the
+  // previous segment's ACK, tens of milliseconds on a quiet link.
+  return { noDelay: true, clientProperties: { connection_name: connectionName } };
+}
+
+/** The channels of one live connection; replaced as a whole after a reconnect or a channel's loss. */
+export interface Link {
+  readonly model: ChannelModel;
+  /** Confirm channel: relays, re-publishes to mailboxes, markers, publish(). */
+  readonly publisher: ConfirmChannel;
+  /** Consumes the mailboxes of the profiles joined here (single active consumer per mailbox). */
+  readonly mailboxChannel: Channel;
+  /** Settles the deliveries on `mailboxChannel`. */
+  readonly mailboxAcks: AckBatcher;
+  /** Consumes this node's relay queues (one consumer each, so the prefetch is per profile) and the dead-letter log. */
+  readonly relayQueueChannel: Channel;
+  /** Settles the deliveries of the consumers on `relayQueueChannel`. */
+  readonly relayQueueAcks: AckBatcher;
+  /**
+   * Declares mailboxes and relay queues, binds, unbinds and deletes; a refused operation closes only this
+   * channel. Opened on demand (declarerChannel).
+   */
+  declarer: Promise<Channel> | undefined;
+  /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
+  readonly returned: Set<string>;
+  /** Consumer tags on `relayQueueChannel` other than relay queues' (the dead-letter log). */
+  readonly otherConsumers: string[];
+  alive: boolean;
+}
+
+/**
+ * Opens a link's channels on `model`. `onLost` is called once a channel of the live link closes (the
+ * connection ignores it while closing) (the whole link is then rebuilt: see AmqpConnection.relink).
+ */
+export async function openLink(model: ChannelModel, log: Logger, onLost: (link: Link, channel: string) => void): Promise<Link> {
+  const publisher = await model.createConfirmChannel();
+  const mailboxChannel = await model.createChannel();
+  const relayQueueChannel = await model.createChannel();
+  const link: Link = {
+    model,
+    publisher,
+    mailboxChannel,
+    mailboxAcks: new AckBatcher(mailboxChannel),
+    relayQueueChannel,
+    relayQueueAcks: new AckBatcher(relayQueueChannel),
+    declarer: undefined,
+    returned: new Set(),
+    otherConsumers: [],
+    alive: true,
+  };
+  for (const [name, channel] of [['publisher', publisher], ['mailboxes', mailboxChannel], ['relay queues', relayQueueChannel]] as const) {
+    channel.on('error', (err: Error) => log.error({ channel: name, reason: err.message }, 'broker channel error'));
+    channel.on('close', () => {
+      if (link.alive) onLost(link, name);
+    });
+  }
+  publisher.on('return', (msg: Message) => {
+    const id = relayIdOf(msg.properties.headers);
+    if (id !== undefined) link.returned.add(id);
+  });
+  return link;
+}
+
+/** Sets each consumer's window (per consumer, not per channel): each mailbox and relay queue gets its own. */
+export async function setPrefetch(link: Link, prefetch: number): Promise<void> {
+  await link.mailboxChannel.prefetch(prefetch);
+  await link.relayQueueChannel.prefetch(prefetch);
+}
+
+/** The channel for declares and relay queue housekeeping, opened again after a refusal closed it. */
+export function declarerChannel(link: Link): Promise<Channel> {
+  if (link.declarer) return link.declarer;
+  const opened: Promise<Channel> = link.model.createChannel().then((channel) => {
+    channel.on('error', () => {});
+    channel.on('close', () => {
+      if (link.declarer === opened) link.declarer = undefined;
+    });
+    return channel;
+  });
+  link.declarer = opened;
+  return opened;
+}
+
+/** Forgets the declarer channel if it is `channel` (a refusal just closed it), so the next call opens another. */
+export async function dropDeclarer(link: Link, channel: Channel): Promise<void> {
+  if (link.declarer && (await link.declarer.catch(() => undefined)) === channel) link.declarer = undefined;
+}
+
+/** Closes a dead link's channels; unsettled deliveries go back to their queues. */
+export async function closeLinkChannels(link: Link, log: Logger): Promise<void> {
+  const declarer = link.declarer ? await link.declarer.catch(() => undefined) : undefined;
+  link.declarer = undefined;
+  const channels: Channel[] = [link.publisher, link.mailboxChannel, link.relayQueueChannel, ...(declarer ? [declarer] : [])];
+  await Promise.all(
+    channels.map((channel) => channel.close().catch((err: unknown) => log.debug({ reason: errorText(err) }, 'channel of a dropped link already closed'))),
+  );
+}
+
+export function confirmPublish(channel: ConfirmChannel, exchange: string, routingKey: string, body: Buffer, options: amqp.Options.Publish): Promise<void> {
+  return new Promise((resolve, reject) => {
+    channel.publish(exchange, routingKey, body, options, (err: unknown) => (err ? reject(err) : resolve()));
+  });
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

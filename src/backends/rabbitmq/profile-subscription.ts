@@ -1,0 +1,385 @@
+import type { ConsumeMessage } from 'amqplib';
+import type { ProfileId } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
+import type { DeliveryHandler, DeliveryVerdict } from '../../core/notification-broker.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import { checkNotification } from '../../protocol/notify.js';
+import { confirmPublish, errorText, type Link } from './amqp-link.js';
+import { DeliveryModeTracker } from './delivery-mode-tracker.js';
+import type { Mailboxes } from './mailboxes.js';
+import { expiredCopyToDrop, markerHeaders, readMarker, relayCopyHeaders, relayIdOf, type RelayIds } from './relay-protocol.js';
+import { ProfileRelayQueue } from './profile-relay-queue.js';
+import type { RelayQueues } from './relay-queues.js';
+import { relayExchange, relayQueueName } from './topology.js';
+
+const relaySetupRetryMs = 1_000;
+const relaySetupRetryMaxMs = 30_000;
+
+/** What every subscription of one broker shares. */
+export interface SubscriptionContext {
+  readonly nodeId: string;
+  readonly log: Logger;
+  readonly metrics?: GatewayMetrics;
+  readonly ids: RelayIds;
+  readonly mailboxes: Mailboxes;
+  readonly relayQueues: RelayQueues;
+  readonly peerCheckIntervalMs: number;
+  readonly nodeQueueExpiresMs: number;
+  /** The broker's live link now (a new one after every reconnect or rebuild). */
+  currentLink(): Link | undefined;
+  /** A channel of `link` misbehaved: rebuild the link. */
+  relink(link: Link): void;
+}
+
+/**
+ * One profile joined on this node: its mailbox consumer, its relay queue and the switch between direct
+ * and relayed delivery (docs/rabbitmq-design.md). Everything it starts on a link checks, when it comes
+ * back, that the subscription still stands (`active`) and the link still lives (`link.alive`).
+ */
+export class ProfileSubscription {
+  /** False once unsubscribed or the broker closed: late callbacks then only clean up. */
+  active = true;
+  /** The link its mailbox consumer runs on, once attached. */
+  private link: Link | undefined;
+  private mailboxConsumerTag: string | undefined;
+  private readonly mode: DeliveryModeTracker;
+  readonly mailbox: string;
+  /** This node's relay queue for the profile (topology.ts, relayQueueName). */
+  readonly relayQueue: ProfileRelayQueue;
+  /** This node put a hello in the mailbox on its current attach, so the active node may relay to it. */
+  private saidHello = false;
+  /** Prefix of the relay ids of copies this node relays during its current attach. */
+  private relayEpoch = '';
+  /** Relay queue setups that failed in a row while relaying (see stepAside); reset by one that works. */
+  private relaySetupFailures = 0;
+  /** Attaches again after stepAside; the mailbox consumer is cancelled meanwhile. */
+  private reattachTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ctx: SubscriptionContext,
+    readonly profile: ProfileId,
+    private readonly handler: DeliveryHandler,
+  ) {
+    this.mailbox = ctx.mailboxes.name(profile);
+    this.relayQueue = new ProfileRelayQueue(
+      relayQueueName(ctx.nodeId, profile),
+      this.mailbox,
+      ctx.relayQueues,
+      ctx.log,
+      profile,
+      (link, msg) => this.onRelayCopy(link, msg),
+      () => (this.relaySetupFailures = 0),
+    );
+    this.mode = new DeliveryModeTracker(ctx.peerCheckIntervalMs, ctx.nodeQueueExpiresMs);
+  }
+
+  /**
+   * Becomes a (single active) consumer of the profile's mailbox. Then asks the mailbox's consumer count:
+   * alone, this node is the active consumer and delivers directly, with no relay queue and no marker (the
+   * common case costs no more than a plain consumer). Otherwise it declares, binds and consumes its relay
+   * queue for the profile and then puts a hello marker in the mailbox. The marker reaches the active node
+   * in publish order: from it on, that node relays to this one, so every message published after this join
+   * reaches this node. Another consumer seen before consuming, or a relay queue left from the previous
+   * link, makes it set up the relay queue first, so copies waiting there flow again at once.
+   */
+  async attach(link: Link): Promise<void> {
+    const { ctx } = this;
+    this.saidHello = false;
+    this.relayEpoch = ctx.ids.newEpoch();
+    const othersPossible = (await ctx.mailboxes.consumerCount(link, this.mailbox)) !== 0 || this.relayQueue.declared;
+    this.mode.attached(othersPossible);
+    if (othersPossible) await this.relayQueue.ensure(link);
+    const { consumerTag } = await link.mailboxChannel.consume(
+      this.mailbox,
+      link.mailboxAcks.tracking((msg) => this.onMailboxMessage(link, msg)),
+    );
+    if (!this.active || !link.alive) {
+      // Unsubscribed (or disconnected) while attaching.
+      if (link.alive) await link.mailboxChannel.cancel(consumerTag).catch((e: unknown) => this.logCleanupFailure('mailbox consumer', e));
+      if (link.alive && !this.active) await this.relayQueue.close(link).catch((e: unknown) => this.logCleanupFailure('relay queue', e));
+      return;
+    }
+    this.mailboxConsumerTag = consumerTag;
+    this.link = link;
+    try {
+      if (!this.relayQueue.declared) {
+        const token = this.mode.beginCheck(true);
+        const consumers = await ctx.mailboxes.consumerCount(link, this.mailbox);
+        if (token !== undefined) this.mode.checkDone(token, consumers);
+        if (consumers === 1) return;
+        await this.relayQueue.ensure(link);
+      }
+      await confirmPublish(link.publisher, '', this.mailbox, Buffer.alloc(0), { headers: markerHeaders('hello', ctx.nodeId) });
+      this.saidHello = true;
+    } catch (err) {
+      // A consumer left behind would take the profile's messages for a subscription that failed; a relay
+      // queue left consumed would never expire and would refuse the next join's exclusive consumer.
+      await this.cancelMailboxConsumer(link).catch((e: unknown) => this.logCleanupFailure('mailbox consumer', e));
+      if (link.alive) await this.relayQueue.close(link).catch((e: unknown) => this.logCleanupFailure('relay queue', e));
+      throw err;
+    }
+  }
+
+  /** Leaves the profile: the active node hears a bye, the relay queue gives back what it holds and goes. */
+  async unsubscribe(): Promise<void> {
+    this.end();
+    const link = this.link;
+    // Link down: the relay queue stays; it is not consumed again and expires (its copies back to the mailbox first).
+    if (!link?.alive) return;
+    await this.cancelMailboxConsumer(link);
+    if (this.saidHello) {
+      // Lets the active node stop relaying for this node at once instead of at its next consumer count. A
+      // node that never said hello was the mailbox's only consumer when it attached, so its active one
+      // until now: nobody relays to it.
+      await confirmPublish(link.publisher, '', this.mailbox, Buffer.alloc(0), { headers: markerHeaders('bye', this.ctx.nodeId) }).catch(
+        // The active node then notices at its next consumer count instead.
+        (e: unknown) => this.logCleanupFailure('bye marker', e),
+      );
+    }
+    await this.relayQueue.close(link);
+  }
+
+  /** No longer subscribed (unsubscribed, or the broker closes): stops any pending re-attach. */
+  end(): void {
+    this.active = false;
+    this.stopReattaching();
+  }
+
+  stopReattaching(): void {
+    clearTimeout(this.reattachTimer);
+    this.reattachTimer = undefined;
+  }
+
+  /** The link dropped: its consumers are gone with it; the next link's setup attaches again. */
+  linkDropped(): void {
+    this.mailboxConsumerTag = undefined;
+    this.link = undefined;
+    this.relayQueue.linkDropped();
+    this.stopReattaching();
+  }
+
+  async cancelMailboxConsumer(link: Link): Promise<void> {
+    const tag = this.mailboxConsumerTag;
+    this.mailboxConsumerTag = undefined;
+    if (tag && link.alive) await link.mailboxChannel.cancel(tag);
+  }
+
+  private onMailboxMessage(link: Link, msg: ConsumeMessage | null): void {
+    const { log, metrics } = this.ctx;
+    const profileId = this.profile;
+    if (msg === null) {
+      // RabbitMQ cancelled the consumer: the mailbox was deleted (by an operator). Re-attach.
+      log.warn({ profileId }, 'mailbox consumer cancelled by the broker; re-attaching');
+      this.mailboxConsumerTag = undefined;
+      if (this.active && link.alive) {
+        this.ctx.mailboxes.forget(this.mailbox);
+        this.attach(link).catch((err: unknown) => log.error({ profileId, reason: errorText(err) }, 're-attach failed'));
+      }
+      return;
+    }
+    const headers = msg.properties.headers;
+    const marker = readMarker(headers);
+    if (marker !== undefined) {
+      this.onMarker(link, marker.marker, marker.node);
+      link.mailboxAcks.ack(msg);
+      return;
+    }
+    if (expiredCopyToDrop(headers, profileId)) {
+      // A copy that waited out its time in another node's (abandoned) relay queue: the node that relayed
+      // it had its own copy. Sending it on would only bounce it through that queue again.
+      link.mailboxAcks.ack(msg);
+      log.info({ profileId }, 'expired relay copy of another node dropped');
+      return;
+    }
+    const check = checkNotification(msg.content);
+    if (!check.ok) {
+      link.mailboxAcks.nack(msg, false);
+      metrics?.messagesDeadLettered.inc();
+      log.warn({ profileId, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
+      return;
+    }
+    if (this.mode.direct) {
+      this.deliverDirectly(link, msg);
+      return;
+    }
+    if (!this.active || this.reattachTimer !== undefined) {
+      // Left the profile, or stepping aside (stepAside): the consumer's cancel is on its way. Keep it for
+      // the next holder.
+      link.mailboxAcks.nack(msg, true);
+      return;
+    }
+    // In flight from here on, not from its publish: while it waits for the relay queue below, a count
+    // saying "alone" must not let newer messages go direct ahead of it.
+    this.mode.relayed();
+    this.checkPeers(link, false);
+    if (this.relayQueue.liveOn(link)) {
+      this.relay(link, msg);
+      return;
+    }
+    // This node relays (a hello arrived) but has no relay queue yet: the copies for its own sockets need
+    // one. Messages arriving meanwhile wait on the same promise, so they are relayed in order.
+    this.relayQueue.ensure(link).then(
+      () => this.relay(link, msg),
+      () => {
+        this.mode.relayFailed();
+        if (!link.alive) return;
+        link.mailboxAcks.nack(msg, true);
+        this.stepAside(link);
+      },
+    );
+  }
+
+  /**
+   * This node must relay but cannot set up its relay queue (e.g. RabbitMQ permissions refuse
+   * `switchboard.relay.*`). Retrying at every redelivery of the requeued messages would spin, so it
+   * cancels its mailbox consumer (another node holding the profile becomes the active one and serves it)
+   * and attaches again after a delay that doubles with each failure in a row, up to relaySetupRetryMaxMs.
+   */
+  private stepAside(link: Link): void {
+    if (this.reattachTimer !== undefined || !this.active || !link.alive) return;
+    const { log } = this.ctx;
+    this.relaySetupFailures += 1;
+    const delayMs = Math.min(relaySetupRetryMaxMs, relaySetupRetryMs * 2 ** Math.min(this.relaySetupFailures - 1, 10));
+    log.warn(
+      { profileId: this.profile, queue: this.relayQueue.queue, failures: this.relaySetupFailures, retryInMs: delayMs },
+      'relay queue unavailable; leaving the mailbox to the other nodes and attaching again later',
+    );
+    this.cancelMailboxConsumer(link).catch((err: unknown) => this.logCleanupFailure('mailbox consumer', err));
+    this.reattachTimer = setTimeout(() => {
+      this.reattachTimer = undefined;
+      if (!this.active || this.ctx.currentLink() !== link || !link.alive) return;
+      this.attach(link).catch((err: unknown) => {
+        log.error({ profileId: this.profile, reason: errorText(err) }, 'attaching again after a relay queue failure failed');
+        this.stepAside(link);
+      });
+    }, delayMs);
+    this.reattachTimer.unref();
+  }
+
+  /**
+   * Publishes a message to every node holding the profile, this one included (mandatory, confirmed), and
+   * acknowledges it in the mailbox once RabbitMQ confirmed the copies. The caller counted it in flight.
+   */
+  private relay(link: Link, msg: ConsumeMessage): void {
+    if (!link.alive) return; // the mailbox message returns to the queue with the connection
+    const { log, nodeId, ids } = this.ctx;
+    const relayId = ids.copyId(this.relayEpoch);
+    const headers = relayCopyHeaders(msg.properties.headers, relayId, nodeId, this.mode.hasKnownPeers);
+    const onConfirm = (err: unknown) => {
+      const returned = link.returned.delete(relayId);
+      if (!link.alive) return; // the mailbox message returns to the queue with the connection
+      if (err || returned) {
+        this.mode.relayFailed();
+        if (returned) log.warn({ profileId: this.profile }, 'relay copy unroutable; requeued in the mailbox');
+        link.mailboxAcks.nack(msg, true);
+      } else {
+        link.mailboxAcks.ack(msg);
+      }
+    };
+    try {
+      link.publisher.publish(
+        relayExchange,
+        msg.fields.routingKey || this.mailbox,
+        msg.content,
+        { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType },
+        onConfirm,
+      );
+    } catch (err) {
+      // The publisher channel just closed: its close rebuilds the link, which closes the mailbox consumer's
+      // channel too, so the message returns to the mailbox.
+      this.mode.relayFailed();
+      log.warn({ profileId: this.profile, reason: errorText(err) }, 'relay publish failed; the link is rebuilt and the message redelivered');
+    }
+  }
+
+  /**
+   * The profile's only node: deliver from the mailbox straight to the local sockets and acknowledge once
+   * written, with no relay hop (half the broker work). Used only while no other node holds the profile and
+   * no relay copy of this node is still on its way back, so the order is kept across the switch.
+   */
+  private deliverDirectly(link: Link, msg: ConsumeMessage): void {
+    this.ctx.metrics?.messagesReceived.inc();
+    const verdict = this.deliverLocally(msg.content);
+    const settle = (v: DeliveryVerdict) => {
+      if (!link.alive) return;
+      if (v === 'ack') link.mailboxAcks.ack(msg);
+      else link.mailboxAcks.nack(msg, v === 'requeue');
+    };
+    if (typeof verdict === 'string') settle(verdict);
+    else verdict.then(settle, () => settle('requeue'));
+  }
+
+  private onMarker(link: Link, marker: string, node: string): void {
+    if (node === this.ctx.nodeId) return;
+    if (marker === 'hello') {
+      this.mode.hello(node);
+      this.ctx.log.debug({ profileId: this.profile, peer: node }, 'another node joined the profile; relaying');
+    } else if (marker === 'bye') {
+      this.mode.bye(node);
+      this.checkPeers(link, true);
+    }
+  }
+
+  /**
+   * Asks RabbitMQ how many nodes consume the mailbox (waiting single-active consumers count too). Alone:
+   * forget peers that left without a word (a crash), so delivery can go direct again.
+   */
+  private checkPeers(link: Link, urgent: boolean): void {
+    const token = this.mode.beginCheck(urgent);
+    if (token === undefined) return;
+    this.ctx.mailboxes.consumerCount(link, this.mailbox).then(
+      (consumers) => {
+        this.ctx.log.debug({ profileId: this.profile, consumers }, 'mailbox consumer count');
+        this.mode.checkDone(token, consumers);
+      },
+      () => this.mode.checkDone(token, undefined),
+    );
+  }
+
+  private onRelayCopy(link: Link, msg: ConsumeMessage | null): void {
+    if (msg === null) {
+      this.ctx.log.error({ profileId: this.profile, queue: this.relayQueue.queue }, 'relay queue consumer cancelled by the broker; reconnecting the link');
+      this.ctx.relink(link);
+      return;
+    }
+    this.ctx.metrics?.messagesReceived.inc();
+    const relayId = relayIdOf(msg.properties.headers);
+    // A redelivered copy (requeued after a failed give-back) was counted when it first came back.
+    if (this.active && !msg.fields.redelivered && relayId?.startsWith(this.relayEpoch)) this.mode.copyBack();
+    const verdict = this.active ? this.deliverLocally(msg.content) : 'requeue';
+    if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
+    else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
+  }
+
+  /** Gives a message to the local sockets; a handler that throws counts as "could not deliver". */
+  private deliverLocally(body: Buffer): DeliveryVerdict | Promise<DeliveryVerdict> {
+    try {
+      return this.handler(body);
+    } catch (err) {
+      this.ctx.log.error({ profileId: this.profile, reason: errorText(err) }, 'delivery handler failed');
+      return 'requeue';
+    }
+  }
+
+  private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
+    if (!link.alive) return; // unacknowledged: it stays in this node's durable queue
+    if (verdict === 'ack') {
+      link.relayQueueAcks.ack(msg);
+      return;
+    }
+    if (verdict === 'reject') {
+      // Dropped: a relay queue dead-letters into the mailbox, which would only bring it back.
+      this.ctx.metrics?.messagesDeadLettered.inc();
+      link.relayQueueAcks.ack(msg);
+      return;
+    }
+    this.ctx.relayQueues.giveBack(link, msg).then(
+      () => link.relayQueueAcks.ack(msg),
+      () => link.relayQueueAcks.nack(msg, true),
+    );
+  }
+
+  private logCleanupFailure(what: string, err: unknown): void {
+    this.ctx.log.warn({ profileId: this.profile, what, reason: errorText(err) }, 'could not clean up after a profile left or a join failed');
+  }
+}
