@@ -93,17 +93,17 @@ describe('notification session', () => {
     const { session, connection, clock } = await setup();
     // 100/s with a burst of 200: the first 200 pings are answered.
     for (let i = 0; i < 200; i++) session.onText('ping');
-    assert.equal(connection.sent.filter((f) => f === 'pong').length, 200);
+    assert.equal(connection.frames.filter((f) => f === 'pong').length, 200);
     for (let i = 0; i < 100; i++) session.onText('{garbage');
     assert.equal(connection.closedWith, undefined, 'refused (429), not yet closed');
-    assert.ok(connection.sent.slice(200).every((f) => JSON.parse(f).status === 429));
+    assert.ok(connection.frames.slice(200).every((f) => JSON.parse(f).status === 429));
     session.onText('ping');
-    assert.notEqual(connection.sent.at(-1), 'pong', 'a ping over the limit is not answered');
+    assert.notEqual(connection.frames.at(-1), 'pong', 'a ping over the limit is not answered');
     clock.advance(500);
     session.onText('{garbage');
-    assert.equal(JSON.parse(connection.sent.at(-1)!).status, 400, 'half a second later the limit has room again');
+    assert.equal(JSON.parse(connection.frames.at(-1)!).status, 400, 'half a second later the limit has room again');
     for (let i = 0; i < 5_000 && connection.closedWith === undefined; i++) session.onText('{garbage');
     assert.equal(connection.closedWith, 1008);
-    assert.ok(connection.sent.length < 800, `${connection.sent.length} replies for the flood, not 5,000`);
+    assert.ok(connection.frames.length < 800, `${connection.frames.length} replies for the flood, not 5,000`);
   });
 });
