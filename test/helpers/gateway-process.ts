@@ -90,3 +90,23 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
     },
   };
 }
+
+/**
+ * Resolves once gateway processes sharing one Redis agree on the fleet (all of them live) and every module
+ * runs on the same node in two reads 200 ms apart, as the admin stats report it.
+ */
+export async function processFleetSettled(gateways: readonly GatewayProcess[], apiKey = 'demo-admin-key', timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let previous = '';
+  for (;;) {
+    const res = await fetch(`${gateways[0]!.url}/api/admin/v1/stats`, { headers: { 'X-API-Key': apiKey } });
+    const stats = (await res.json()) as { fleet: { nodes: string[]; modules: Record<string, { node: string; running: boolean } | null> } | null };
+    const placed = Object.entries(stats.fleet?.modules ?? {});
+    const settled = stats.fleet?.nodes.length === gateways.length && placed.length > 0 && placed.every(([, p]) => p?.running === true);
+    const now = JSON.stringify(placed);
+    if (settled && now === previous) return;
+    previous = settled ? now : '';
+    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${now}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -88,3 +88,24 @@ export async function publishOverHttp(gw: RunningGateway, profile: string, body:
   });
   assert.equal(res.status, 202);
 }
+
+/**
+ * Resolves once in-process gateways sharing one Redis agree on the fleet and every module runs on exactly
+ * one of them, twice in a row 100 ms apart: right after a fleet starts, modules move to the nodes that
+ * rank first for them (and a demo driver that moves starts again from its initial values).
+ */
+export async function fleetSettled(gateways: readonly RunningGateway[], timeoutMs = 15_000): Promise<void> {
+  const modules = gateways[0]!.gateway.directory.modules().length;
+  const deadline = Date.now() + timeoutMs;
+  let previous = '';
+  for (;;) {
+    const placed = gateways.map((g) => g.gateway.runtime.loadedModules().sort().join(','));
+    const all = placed.flatMap((p) => (p ? p.split(',') : []));
+    const agreed = new Set(all).size === modules && all.length === modules;
+    const now = placed.join('|');
+    if (agreed && now === previous) return;
+    previous = agreed ? now : '';
+    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${placed.join(' | ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { demoApiKeys, demoControl, uniqueId } from '../helpers/gateway.js';
-import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
+import { type GatewayProcess, processFleetSettled, startGatewayProcess } from '../helpers/gateway-process.js';
 import { controlPath } from '../helpers/control-gateway.js';
 import { TestClient } from '../helpers/ws-client.js';
 
@@ -20,6 +20,8 @@ describe('control channel across two gateway processes on Redis', () => {
     // A key prefix of its own, so concurrent test runs on the shared Redis never see each other's state.
     const config = { apiKeys: demoApiKeys, control: { ...demoControl(), redisKeyPrefix: keyPrefix } };
     [a, b] = await Promise.all([startGatewayProcess(config, { REDIS_URL: redisUrl }), startGatewayProcess(config, { REDIS_URL: redisUrl })]);
+    // Right after a fleet starts, modules move to the nodes that rank first for them (and start again).
+    await processFleetSettled([a, b]);
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));

@@ -71,8 +71,19 @@ describe('npm run fleet', () => {
     assert.equal(await client.next(), message);
     await client.close();
 
-    // Control state: switched on through node 2, read on node 1.
+    // Control state: switched on through node 2, read on node 1, once the two agree where each module
+    // runs (right after a fleet starts, modules move, and a demo module that moves starts again from its
+    // initial values).
     const headers = { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' };
+    const deadline = Date.now() + 20_000;
+    for (let settled = '', previous = ''; ; previous = settled) {
+      assert.ok(Date.now() < deadline, 'the two nodes agree on the placement within 20 s');
+      const stats = (await (await fetch(`${one}/api/admin/v1/stats`, { headers })).json()) as { fleet: { nodes: string[]; modules: Record<string, { running: boolean } | null> } };
+      const all = Object.values(stats.fleet.modules);
+      settled = stats.fleet.nodes.length === 2 && all.every((m) => m?.running) ? JSON.stringify(stats.fleet.modules) : '';
+      if (settled && settled === previous) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
     const exec = await fetch(`${two}/api/engine/v2/systems/sys-demo/Display_2/power`, { method: 'POST', headers, body: '[true]' });
     assert.equal(exec.status, 200);
     assert.equal(await (await fetch(`${one}/api/engine/v2/systems/sys-demo/Display_2/power`, { headers })).text(), 'true');

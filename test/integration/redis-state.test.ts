@@ -6,7 +6,7 @@ import type { Principal } from '../../src/core/credentials.js';
 import { moduleId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Changes } from '../contract/status-store.contract.js';
-import { startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { fleetSettled, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { scrape, value } from '../helpers/prometheus.js';
 import { deleteKeysWithPrefix, killClientByName, redisAdmin, redisUrl } from '../helpers/redis.js';
 
@@ -24,6 +24,7 @@ describe('Redis status store in the gateway', () => {
       startGateway({ redisUrl, nodeId: nodeA, control }),
       startGateway({ redisUrl, nodeId: uniqueId('node-b'), control }),
     ]);
+    await fleetSettled([a, b]);
   });
   after(async () => {
     await Promise.all([a?.close(), b?.close()]);
