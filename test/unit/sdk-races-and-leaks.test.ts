@@ -4,51 +4,18 @@ import { RecentKeys } from '../../sdk/src/dedupe.js';
 import {
   ClientClosedError,
   ControlClient,
-  type ControlClientOptions,
   NotificationClient,
-  type NotificationClientOptions,
   UnexpectedValueError,
 } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeWebSocket } from '../helpers/fake-websocket.js';
+import { connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
 
 /** Issue 17, second half: races around joining, types, and small leaks. */
 
 const power = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
 const meta = { ...power };
-const joinedReply = (correlationId: string, channelId = 'alice') => ({ correlationId, status: 200, data: { channelId, message: 'Successfully joined profile channel.' } });
 const status = (id: string, commandStatus: 1 | 2 | 3, body: string) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: commandStatus, body } });
-
-async function state(promise: Promise<unknown>): Promise<'pending' | 'resolved' | 'rejected'> {
-  let result: 'pending' | 'resolved' | 'rejected' = 'pending';
-  promise.then(
-    () => (result = 'resolved'),
-    () => (result = 'rejected'),
-  );
-  await new Promise((resolve) => setImmediate(resolve));
-  return result;
-}
-
-async function joinedNotify(options: Partial<NotificationClientOptions> = {}) {
-  const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 100, jitter: 0 }, ...options });
-  const created = FakeWebSocket.nextInstance();
-  const joining = client.join('tok-alice');
-  const ws = await created;
-  ws.accept();
-  ws.deliver(joinedReply((await ws.nextSent()).correlationId));
-  await joining;
-  return { client, ws };
-}
-
-async function connectedControl(options: Partial<ControlClientOptions> = {}) {
-  const client = new ControlClient({ url: 'ws://gateway.test', apiKey: 'k', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 100, jitter: 0 }, ...options });
-  const created = FakeWebSocket.nextInstance();
-  const connecting = client.connect();
-  const ws = await created;
-  ws.accept();
-  await connecting;
-  return { client, ws };
-}
 
 /** Captures what the SDK reports as uncaught listener errors (reportError), instead of crashing the test. */
 function captureReportedErrors(): { errors: unknown[]; restore: () => void } {

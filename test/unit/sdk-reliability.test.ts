@@ -6,15 +6,14 @@ import {
   AuthenticationError,
   ConnectionLostError,
   ControlClient,
-  type ControlClientOptions,
   NotConnectedError,
   NotificationClient,
-  type NotificationClientOptions,
   type StatusEvent,
   TimeoutError,
 } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeWebSocket } from '../helpers/fake-websocket.js';
+import { connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
 
 /**
  * Issue 17, first half: every awaited call of the SDK settles, and reconnection follows the gateway's close
@@ -24,39 +23,6 @@ import { FakeWebSocket } from '../helpers/fake-websocket.js';
 const power = { sys: 'sys-demo', mod: 'Display', index: 1, name: 'power' };
 const display = { sys: 'sys-demo', mod: 'Display', index: 1 };
 const meta = { ...display, name: 'power' };
-const joinedReply = (correlationId: string, channelId = 'alice') => ({ correlationId, status: 200, data: { channelId, message: 'Successfully joined profile channel.' } });
-
-/** Whether a promise has settled once everything queued so far has run (no timers involved). */
-async function state(promise: Promise<unknown>): Promise<'pending' | 'resolved' | 'rejected'> {
-  let result: 'pending' | 'resolved' | 'rejected' = 'pending';
-  promise.then(
-    () => (result = 'resolved'),
-    () => (result = 'rejected'),
-  );
-  await new Promise((resolve) => setImmediate(resolve));
-  return result;
-}
-
-async function joinedNotify(options: Partial<NotificationClientOptions> = {}) {
-  const client = new NotificationClient({ url: 'ws://gateway.test/', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 100, jitter: 0 }, ...options });
-  const created = FakeWebSocket.nextInstance();
-  const joining = client.join('tok-alice');
-  const ws = await created;
-  ws.accept();
-  ws.deliver(joinedReply((await ws.nextSent()).correlationId));
-  await joining;
-  return { client, ws };
-}
-
-async function connectedControl(options: Partial<ControlClientOptions> = {}) {
-  const client = new ControlClient({ url: 'ws://gateway.test', apiKey: 'k', WebSocket: FakeWebSocket, heartbeatIntervalMs: 0, reconnect: { initialDelayMs: 100, jitter: 0 }, ...options });
-  const created = FakeWebSocket.nextInstance();
-  const connecting = client.connect();
-  const ws = await created;
-  ws.accept();
-  await connecting;
-  return { client, ws };
-}
 
 describe('SDK: every awaited call settles', () => {
   beforeEach(() => FakeWebSocket.reset());
