@@ -10,6 +10,7 @@ import { type ModuleId, type ZoneId, zoneId as toZoneId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
 import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../core/system-directory.js';
+import { statusObjectJson } from '../protocol/control.js';
 import { pathOf } from './errors.js';
 import { type ModuleAdminDeps, registerModuleAdmin } from './module-admin-rest.js';
 
@@ -120,10 +121,7 @@ export function registerControlRest(app: FastifyInstance, deps: ControlRestDeps)
     scope.get<{ Params: { id: string; slug: string } }>(`${apiBase}/systems/:id/:slug`, async (req, reply) => {
       const { moduleId } = target(deps, req.controlPrincipal!, req.params.id, req.params.slug);
       const state = await deps.store.getAll(moduleId);
-      const body = `{${Object.entries(state)
-        .map(([name, json]) => `${JSON.stringify(name)}:${json}`)
-        .join(',')}}`;
-      return reply.type('application/json').send(body);
+      return reply.type('application/json').send(statusObjectJson(state));
     });
 
     scope.get<{ Params: { id: string; slug: string; key: string } }>(`${apiBase}/systems/:id/:slug/:key`, async (req, reply) => {

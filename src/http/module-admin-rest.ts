@@ -9,6 +9,7 @@ import { type ModuleId, moduleId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
 import type { ModuleRecord, SystemDirectory } from '../core/system-directory.js';
+import { statusObjectJson } from '../protocol/control.js';
 
 export interface ModuleAdminDeps {
   directory: SystemDirectory;
@@ -120,10 +121,7 @@ export function registerModuleAdmin(scope: FastifyInstance, deps: ModuleAdminDep
   scope.get<{ Params: { id: string } }>(`${apiBase}/modules/:id/state`, async (req, reply) => {
     const record = moduleOf(req.controlPrincipal!, req.params.id, 'support');
     const state = await deps.store.getAll(record.id);
-    const body = `{${Object.entries(state)
-      .map(([name, json]) => `${JSON.stringify(name)}:${json}`)
-      .join(',')}}`;
-    return reply.type('application/json').send(body);
+    return reply.type('application/json').send(statusObjectJson(state));
   });
 
   scope.get<{ Params: { id: string; key: string } }>(`${apiBase}/modules/:id/state/:key`, async (req, reply) => {

@@ -163,3 +163,10 @@ export const debugFrame = (id: number, msg: string, meta: ControlMeta, moduleId:
 function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
+
+/** A module's status variables as one JSON object, the stored JSON texts embedded as they are. */
+export function statusObjectJson(state: Readonly<Record<string, string>>): string {
+  return `{${Object.entries(state)
+    .map(([name, json]) => `${JSON.stringify(name)}:${json}`)
+    .join(',')}}`;
+}

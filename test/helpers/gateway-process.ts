@@ -95,7 +95,7 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
  * Resolves once gateway processes sharing one Redis agree on the fleet (all of them live) and every module
  * runs on the same node in two reads 200 ms apart, as the admin stats report it.
  */
-export async function processFleetSettled(gateways: readonly GatewayProcess[], apiKey = 'demo-admin-key', timeoutMs = 20_000): Promise<void> {
+export async function processFleetSettled(gateways: ReadonlyArray<Pick<GatewayProcess, 'url'>>, apiKey = 'demo-admin-key', timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let previous = '';
   for (;;) {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { demoControl, uniqueId } from '../helpers/gateway.js';
+import { processFleetSettled } from '../helpers/gateway-process.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 /** A port nobody listens on right now (the script needs fixed ports, as a person would give them). */
@@ -75,15 +76,7 @@ describe('npm run fleet', () => {
     // runs (right after a fleet starts, modules move, and a demo module that moves starts again from its
     // initial values).
     const headers = { 'content-type': 'application/json', 'x-api-key': 'demo-admin-key' };
-    const deadline = Date.now() + 20_000;
-    for (let settled = '', previous = ''; ; previous = settled) {
-      assert.ok(Date.now() < deadline, 'the two nodes agree on the placement within 20 s');
-      const stats = (await (await fetch(`${one}/api/admin/v1/stats`, { headers })).json()) as { fleet: { nodes: string[]; modules: Record<string, { running: boolean } | null> } };
-      const all = Object.values(stats.fleet.modules);
-      settled = stats.fleet.nodes.length === 2 && all.every((m) => m?.running) ? JSON.stringify(stats.fleet.modules) : '';
-      if (settled && settled === previous) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await processFleetSettled([{ url: one }, { url: two }]);
     const exec = await fetch(`${two}/api/engine/v2/systems/sys-demo/Display_2/power`, { method: 'POST', headers, body: '[true]' });
     assert.equal(exec.status, 200);
     assert.equal(await (await fetch(`${one}/api/engine/v2/systems/sys-demo/Display_2/power`, { headers })).text(), 'true');
