@@ -15,13 +15,6 @@ import { MemoryBroker } from './backends/memory/memory-broker.js';
 import { AmqpBroker } from './backends/rabbitmq/amqp-broker.js';
 import { MemoryStatusStore } from './backends/memory/memory-status-store.js';
 import { RedisStatusStore } from './backends/redis/redis-status-store.js';
-import { MemoryFleetBus, MemoryFleetSpace, MemoryLeases, MemoryMembership, MemoryModuleOverrides } from './backends/memory/memory-fleet.js';
-import { RedisModuleOverrides } from './backends/redis/redis-module-overrides.js';
-import { RedisFleetBus } from './backends/redis/redis-fleet-bus.js';
-import { RedisFleetLink } from './backends/redis/redis-fleet-link.js';
-import { RedisLeases } from './backends/redis/redis-leases.js';
-import { RedisMembership } from './backends/redis/redis-membership.js';
-import type { FleetBus, FleetMembership, ModuleLeases, ModuleOverrides } from './core/fleet.js';
 import type { ModuleId } from './core/ids.js';
 import { bundledDrivers } from './drivers/bundled-drivers.js';
 import { buildSystemDirectory } from './control/config-system-directory.js';
@@ -29,6 +22,7 @@ import { ControlCommands } from './control/control-commands.js';
 import { ExecRateLimits } from './control/exec-rate-limits.js';
 import { registerSystemLookups } from './control/system-lookups.js';
 import type { DriverRegistry } from './driver-api/driver-api.js';
+import { createFleetBackends } from './fleet-backends.js';
 import { ModulePlacement } from './fleet/module-placement.js';
 import { RoutedDriverHost } from './fleet/routed-driver-host.js';
 import { DeviceSimulators } from './simulators/device-simulators.js';
@@ -379,58 +373,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       await verifier.close?.();
       await closed;
       log.info('stopped');
-    },
-  };
-}
-
-const singleNodeLeaseTtlMs = 365 * 24 * 3_600_000;
-
-interface FleetBackends {
-  membership: FleetMembership;
-  leases: ModuleLeases;
-  overrides: ModuleOverrides;
-  bus: FleetBus;
-  start(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** The control fleet over Redis with REDIS_URL; otherwise a fleet of one in memory (every module here). */
-function createFleetBackends(config: Config, nodeId: string, clock: Clock, log: Logger): FleetBackends {
-  const { fleet, redisKeyPrefix } = config.control;
-  if (!config.redisUrl) {
-    const space = new MemoryFleetSpace(clock);
-    const bus = new MemoryFleetBus(space, nodeId);
-    return {
-      membership: new MemoryMembership(space, nodeId, fleet),
-      // A fleet of one: no other node can take a module, so its leases need not run out (a long stall
-      // of the event loop must not unload every module).
-      leases: new MemoryLeases(space, nodeId, singleNodeLeaseTtlMs),
-      overrides: new MemoryModuleOverrides(space),
-      bus,
-      start: async () => {},
-      close: () => bus.close(),
-    };
-  }
-  const link = new RedisFleetLink({
-    url: config.redisUrl,
-    keyPrefix: redisKeyPrefix,
-    connectionName: `switchboard-${nodeId}`,
-    commandTimeoutMs: fleet.heartbeatIntervalMs,
-    log,
-  });
-  const bus = new RedisFleetBus(link, nodeId, clock, log);
-  return {
-    membership: new RedisMembership(link, { nodeId, heartbeatIntervalMs: fleet.heartbeatIntervalMs, memberTtlMs: fleet.memberTtlMs, clock, log }),
-    leases: new RedisLeases(link, nodeId, fleet.leaseTtlMs),
-    overrides: new RedisModuleOverrides(link),
-    bus,
-    async start() {
-      await link.start();
-      await bus.start();
-    },
-    async close() {
-      await bus.close();
-      await link.close();
     },
   };
 }
