@@ -9,7 +9,7 @@ import type { ModuleRecord } from '../core/system-directory.js';
 import type { DeviceAddress } from '../driver-api/driver-api.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { DriverHostProcess } from './hosts/driver-host-process.js';
-import type { DriverSource, FromHost } from './hosts/host-messages.js';
+import type { DriverSource, FromHost, HostError } from './hosts/host-messages.js';
 import type { LoadOutcome, ModuleRunner } from './module-runner.js';
 
 export interface HostOptions {
@@ -141,7 +141,7 @@ export class HostedModuleRuntime implements ModuleRunner {
     running.add(tracked);
     void tracked.then(() => running.delete(tracked));
     const reply = await request;
-    if (!reply.ok) throw new GatewayError(errorCodes.includes(reply.error.code) ? reply.error.code : 'internal', reply.error.message);
+    if (!reply.ok) throw fromHostError(reply.error);
     await this.flush(module);
     return { json: reply.json ?? 'null', code: reply.code ?? 200 };
   }
@@ -149,7 +149,7 @@ export class HostedModuleRuntime implements ModuleRunner {
   async updateSettings(module: ModuleId, settings: unknown): Promise<void> {
     const slot = this.running(module);
     const reply = await slot.process!.request((id) => ({ t: 'settings', id, module, settings }));
-    if (!reply.ok) throw new GatewayError(errorCodes.includes(reply.error.code) ? reply.error.code : 'internal', reply.error.message);
+    if (!reply.ok) throw fromHostError(reply.error);
     if (typeof settings === 'object' && settings !== null) slot.settings.set(module, settings as Record<string, unknown>);
   }
 
@@ -164,7 +164,7 @@ export class HostedModuleRuntime implements ModuleRunner {
     );
   }
 
-  /** Starts the host of a driver at start (so a driver file's errors show before the first load). */
+  /** The driver's slot; its host process starts with the first module of that driver placed here. */
   private slotFor(driver: string): HostSlot {
     let slot = this.slots.get(driver);
     if (!slot) {
@@ -335,4 +335,9 @@ export class HostedModuleRuntime implements ModuleRunner {
       throw new GatewayError('unavailable', 'status store unavailable', { cause: err });
     }
   }
+}
+
+/** A host's error answer as the gateway's own error (a code it does not know counts as internal). */
+function fromHostError(error: HostError): GatewayError {
+  return new GatewayError(errorCodes.includes(error.code) ? error.code : 'internal', error.message);
 }
