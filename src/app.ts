@@ -126,7 +126,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     clock,
   });
   const credentials = new ConfigCredentialStore(config.apiKeys);
-  const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics, config.notify.maxMessageBytes);
+  const hub = new ProfileHub(broker, log.child({ component: 'hub' }), metrics, {
+    maxMessageBytes: config.notify.maxMessageBytes,
+    ackResumeMs: config.notify.ackResumeMs,
+    clock,
+  });
   const driverFiles = options.driverFiles ?? {};
   const driverRegistry: DriverRegistry = {
     ...bundledDrivers,
@@ -286,7 +290,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       clock,
       log: log.child({ channel: 'notify' }),
       metrics,
-      options: { ...config.notify },
+      options: { ...config.notify, ackWindow: config.notify.ackWindow ?? config.notify.prefetch },
     }),
   );
 

@@ -101,6 +101,16 @@ const notifySchema = z.strictObject({
   nodeQueueExpiresMs: z.number().int().min(10_000).default(300_000),
   /** RabbitMQ prefetch per consumer. */
   prefetch: z.number().int().min(1).max(65_535).default(500),
+  /** Unacknowledged frames per ack-mode socket (spec: "Acknowledged delivery"). Unset: the prefetch. */
+  ackWindow: z.number().int().min(1).max(65_535).optional(),
+  /** An ack-mode socket that acknowledges nothing for this long while frames wait is closed with 4008. */
+  ackTimeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  /**
+   * After an ack-mode socket of a profile drops (closes without leaving), the node keeps the profile's messages
+   * unsettled this long, so an ack-mode client that joins again gets them even when another socket of the
+   * profile was joined meanwhile. 0: no wait (a plain socket's write then settles them).
+   */
+  ackResumeMs: z.number().int().min(0).max(600_000).default(15_000),
 });
 
 export const configSchema = z.strictObject({

@@ -16,11 +16,16 @@ import {
 } from '../protocol/notify.js';
 import type { ProfileHub, ProfileSubscriber, WriteCallback } from './profile-hub.js';
 import { RateLimiter } from '../core/rate-limiter.js';
+import { AckWindow } from './ack-window.js';
 
 export interface NotifySessionOptions {
   joinDeadlineMs: number;
   tokenRevalidateMs: number;
   requestsPerSecond: number;
+  /** Unacknowledged frames per ack-mode socket. */
+  ackWindow: number;
+  /** An ack-mode socket that acknowledges nothing for this long while frames wait is closed with 4008. */
+  ackTimeoutMs: number;
 }
 
 /** What every session of the route shares (one object for all sockets: it is per-socket memory otherwise). */
@@ -48,6 +53,8 @@ const noop = () => {};
 
 /** Close code for a socket that did not join in time (spec: "Connecting"). */
 export const joinDeadlineCloseCode = 1008;
+/** Close code for an ack-mode socket that stopped acknowledging (spec: "Acknowledged delivery"). */
+export const ackTimeoutCloseCode = 4008;
 
 /**
  * One notification-channel socket (spec: notify-protocol.md). Requests are handled one at a time in arrival
@@ -57,6 +64,8 @@ export const joinDeadlineCloseCode = 1008;
  */
 export class NotifySession implements Session, ProfileSubscriber {
   private joined: Joined | undefined;
+  /** Set while joined in ack mode (spec: "Acknowledged delivery"); a new one, from seq 1, per join. */
+  private ackWindow: AckWindow | undefined;
   private pendingJoinReply: Array<{ body: Buffer; onWritten: WriteCallback }> | undefined;
   private cancelJoinDeadline: (() => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
@@ -73,27 +82,55 @@ export class NotifySession implements Session, ProfileSubscriber {
     this.armJoinDeadline();
   }
 
+  get acknowledges(): boolean {
+    return this.ackWindow !== undefined;
+  }
+
   onText(text: string): void {
     // Every frame counts against the limit, a ping or a malformed one too: none is free to send in bulk.
+    // An ack that releases frames is the exception: it is flow control, bounded by the frames sent.
+    if (text === 'ping') {
+      if (this.admit()) this.connection.send('pong');
+      return;
+    }
+    const parsed = parseNotifyRequest(text);
+    if (parsed.ok && parsed.request.action === 'ack' && this.acknowledgeFrames(parsed.request.seq!)) return;
     if (!this.admit()) {
-      if (text === 'ping') return;
-      const parsed = parseNotifyRequest(text);
       if (!parsed.ok) this.garbageOverLimit();
       this.reply(parsed.ok ? parsed.request.correlationId : parsed.correlationId, 429, 'Too many requests.');
       return;
     }
-    if (text === 'ping') {
-      this.connection.send('pong');
-      return;
-    }
-    const parsed = parseNotifyRequest(text);
     if (!parsed.ok) {
       this.deps.metrics.badFrames.inc({ channel: 'notify' });
       this.note('info', { reason: parsed.message }, 'bad request');
       this.reply(parsed.correlationId, 400, parsed.message);
       return;
     }
+    if (parsed.request.action === 'ack') {
+      this.refuseAck(parsed.request);
+      return;
+    }
     this.queue = this.queue.then(() => this.handle(parsed.request));
+  }
+
+  /** True when the ack released frames; false when it needs an answer (see refuseAck) or did nothing. */
+  private acknowledgeFrames(seq: number): boolean {
+    const window = this.ackWindow;
+    if (!window || window.unacknowledged === 0) return false;
+    const before = window.unacknowledged;
+    return window.acknowledge(seq) === 'ok' && window.unacknowledged < before;
+  }
+
+  /** An ack that released nothing: a repeat costs a rate-limit token and no answer; a wrong one a 400/409. */
+  private refuseAck(request: NotifyRequest): void {
+    const window = this.ackWindow;
+    if (!window) {
+      this.reply(request.correlationId, 409, 'Not joined with acknowledged delivery.', this.joined?.profileId);
+    } else if (window.acknowledge(request.seq!) === 'unsent') {
+      this.deps.metrics.badFrames.inc({ channel: 'notify' });
+      this.note('info', { seq: request.seq }, 'ack for a frame not sent');
+      this.reply(request.correlationId, 400, `Frame ${request.seq} was not sent yet.`, this.joined?.profileId);
+    }
   }
 
   onBinary(): void {
@@ -139,10 +176,11 @@ export class NotifySession implements Session, ProfileSubscriber {
       this.pendingJoinReply.push({ body, onWritten });
       return true;
     }
+    if (this.ackWindow) return this.ackWindow.offer(body, onWritten);
     return this.write(body, onWritten);
   }
 
-  private write(body: Buffer, onWritten: WriteCallback): boolean {
+  private write(body: Buffer, onWritten?: WriteCallback): boolean {
     if (!this.connection.send(body, onWritten)) return false;
     this.deps.metrics.messagesWritten.inc();
     return true;
@@ -184,19 +222,22 @@ export class NotifySession implements Session, ProfileSubscriber {
         throw new GatewayError('conflict', 'Already joined to another profile channel; leave it first.');
       }
       this.adoptToken(token, grant);
-      this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
+      this.replyJoined(request.correlationId, grant.profileId);
       return;
     }
+    if (request.ack) this.ackWindow = this.newAckWindow();
     this.pendingJoinReply = [];
     try {
       await this.deps.hub.join(grant.profileId, this);
     } catch (err) {
       this.failHeld();
+      this.ackWindow = undefined;
       throw isGatewayError(err) ? err : new GatewayError('unavailable', 'The message broker is unavailable; try again.', { cause: err });
     }
     if (this.closed) {
       this.failHeld();
       this.deps.hub.leave(grant.profileId, this);
+      this.ackWindow = undefined;
       return;
     }
     this.cancelJoinDeadline?.();
@@ -204,13 +245,29 @@ export class NotifySession implements Session, ProfileSubscriber {
     this.joined = { profileId: grant.profileId, token, cancelExpiry: noop, cancelRevalidate: noop };
     this.adoptToken(token, grant);
     this.deps.metrics.joins.inc();
-    this.note('info', { profileId: grant.profileId }, 'joined');
-    this.reply(request.correlationId, 200, joinedMessage, grant.profileId);
+    this.note('info', { profileId: grant.profileId, ...(this.ackWindow && { ack: true }) }, 'joined');
+    this.replyJoined(request.correlationId, grant.profileId);
     const held = this.pendingJoinReply ?? [];
     this.pendingJoinReply = undefined;
     for (const { body, onWritten } of held) {
-      if (!this.write(body, onWritten)) onWritten(new Error('socket closed before the join completed'));
+      if (!this.deliver(body, onWritten)) onWritten(new Error('socket closed before the join completed'));
     }
+  }
+
+  private newAckWindow(): AckWindow {
+    const { metrics, options, clock } = this.deps;
+    return new AckWindow(
+      { size: options.ackWindow, timeoutMs: options.ackTimeoutMs, clock },
+      {
+        send: (frame) => this.write(frame),
+        onUnackedChange: (delta) => metrics.unackedFrames.inc(delta),
+        onTimeout: () => {
+          metrics.ackTimeouts.inc();
+          this.note('warn', { profileId: this.joined?.profileId }, 'closed: acknowledged nothing within notify.ackTimeoutMs');
+          this.connection.close(ackTimeoutCloseCode, 'ack timeout');
+        },
+      },
+    );
   }
 
   private async leave(request: NotifyRequest): Promise<void> {
@@ -273,7 +330,13 @@ export class NotifySession implements Session, ProfileSubscriber {
     this.joined = undefined;
     joined.cancelExpiry();
     joined.cancelRevalidate();
-    this.deps.hub.leave(joined.profileId, this);
+    // The hub hears of the leave first, so it waits for a returning ack-mode client before the messages
+    // this socket did not acknowledge come back from the broker.
+    this.deps.hub.leave(joined.profileId, this, cause === 'closed');
+    const window = this.ackWindow;
+    this.ackWindow = undefined;
+    const requeued = window?.fail(new Error(`socket ${cause === 'closed' ? 'closed' : 'left'} without acknowledging`)) ?? 0;
+    if (requeued > 0) this.deps.metrics.unackedRequeued.inc(requeued);
     this.deps.metrics.leaves.inc({ cause });
     this.note('info', { profileId: joined.profileId, cause }, 'left');
     if (!this.closed) this.armJoinDeadline();
@@ -291,6 +354,12 @@ export class NotifySession implements Session, ProfileSubscriber {
   /** Logs with the connection id; no child logger per socket, as every idle socket would keep one. */
   private note(level: 'info' | 'warn' | 'error', fields: object, message: string): void {
     this.deps.log[level]({ conn: this.connection.id, ...fields }, message);
+  }
+
+  private replyJoined(correlationId: string | undefined, channelId: ProfileId): void {
+    if (!this.connection.isOpen) return;
+    const data = { channelId, message: joinedMessage, ...(this.ackWindow && { ack: true as const }) };
+    this.connection.send(formatNotifyReply({ ...(correlationId !== undefined && { correlationId }), status: 200, data }));
   }
 
   private reply(correlationId: string | undefined, status: number, message: string, channelId?: ProfileId): void {

@@ -67,8 +67,23 @@ export class GatewayMetrics {
   });
   readonly deliveryLatency = new Histogram({
     name: 'switchboard_notify_delivery_latency_seconds',
-    help: 'From broker receipt to socket write',
+    help: 'From broker receipt to socket write (ack mode: to the client acknowledgement)',
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+    registers: [this.registry],
+  });
+  readonly unackedFrames = new Gauge({
+    name: 'switchboard_notify_unacked_frames',
+    help: 'Frames written to ack-mode sockets on this node and not yet acknowledged',
+    registers: [this.registry],
+  });
+  readonly ackTimeouts = new Counter({
+    name: 'switchboard_notify_ack_timeouts_total',
+    help: 'Ack-mode sockets closed (4008) for acknowledging nothing within notify.ackTimeoutMs',
+    registers: [this.registry],
+  });
+  readonly unackedRequeued = new Counter({
+    name: 'switchboard_notify_unacked_requeued_total',
+    help: 'Messages given back to the broker because an ack-mode socket closed or left without acknowledging them',
     registers: [this.registry],
   });
   readonly backendState = new Gauge({

@@ -3,7 +3,7 @@
  * No I/O: shared by the gateway, the SDK and the tests.
  */
 
-export type NotifyAction = 'joinChannel' | 'leaveChannel';
+export type NotifyAction = 'joinChannel' | 'leaveChannel' | 'ack';
 
 export interface NotifyRequest {
   action: NotifyAction;
@@ -11,17 +11,21 @@ export interface NotifyRequest {
   /** Present for joinChannel; for leaveChannel either this or channelId. */
   authorizationToken?: string;
   channelId?: string;
+  /** joinChannel: the client asks for acknowledged delivery (spec: "Acknowledged delivery"). */
+  ack?: boolean;
+  /** ack: every frame up to this one was processed. */
+  seq?: number;
 }
 
 export interface NotifyReply {
   correlationId?: string;
   status: number;
-  data: { channelId?: string; message: string };
+  data: { channelId?: string; message: string; ack?: true };
 }
 
 export type ParseResult = { ok: true; request: NotifyRequest } | { ok: false; correlationId?: string; message: string };
 
-const actions: ReadonlySet<string> = new Set<NotifyAction>(['joinChannel', 'leaveChannel']);
+const actions: ReadonlySet<string> = new Set<NotifyAction>(['joinChannel', 'leaveChannel', 'ack']);
 
 const nonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
@@ -50,6 +54,13 @@ export function parseNotifyRequest(text: string): ParseResult {
   if (!nonEmptyString(top.action)) return fail('Missing field "action".');
   if (!actions.has(top.action)) return fail(`Unknown action "${truncate(top.action)}".`);
   const action = top.action as NotifyAction;
+  if (action === 'ack') {
+    const seq = top.seq ?? data.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return fail('Field "seq" must be a positive integer.');
+    return { ok: true, request: { action, ...(correlationId !== undefined && { correlationId }), seq } };
+  }
+  const ack = data.ack ?? top.ack;
+  if (ack !== undefined && typeof ack !== 'boolean') return fail('Field "ack" must be true or false.');
   const token = data.authorizationToken ?? top.authorizationToken;
   const channel = data.channelId ?? top.channelId;
   if (token !== undefined && !nonEmptyString(token)) return fail('Field "authorizationToken" must be a non-empty string.');
@@ -66,6 +77,7 @@ export function parseNotifyRequest(text: string): ParseResult {
       ...(correlationId !== undefined && { correlationId }),
       ...(token !== undefined && { authorizationToken: token }),
       ...(channel !== undefined && { channelId: channel }),
+      ...(action === 'joinChannel' && ack === true && { ack: true }),
     },
   };
 }
@@ -78,6 +90,18 @@ export function formatNotifyReply(reply: NotifyReply): string {
   };
   return JSON.stringify(ordered);
 }
+
+/**
+ * An ack-mode notification frame: `{"seq":n,"message":<published bytes>}`. The published bytes are embedded
+ * verbatim (they were checked to be a JSON object before delivery), so nothing is parsed or re-serialised.
+ */
+export function ackModeFrame(seq: number, body: Buffer): Buffer {
+  // A byte order mark is allowed before a published document but not inside the frame's JSON.
+  const json = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? body.subarray(3) : body;
+  return Buffer.concat([Buffer.from(`{"seq":${seq},"message":`), json, closingBrace]);
+}
+
+const closingBrace = Buffer.from('}');
 
 export const joinedMessage = 'Successfully joined profile channel.';
 export const leftMessage = 'Successfully left profile channel.';

@@ -36,7 +36,7 @@ async function setup() {
     clock,
     log: silentLogger,
     metrics: new GatewayMetrics(),
-    options: { joinDeadlineMs: 1_000, tokenRevalidateMs: 5_000, requestsPerSecond: 100 },
+    options: { joinDeadlineMs: 1_000, tokenRevalidateMs: 5_000, requestsPerSecond: 100, ackWindow: 3, ackTimeoutMs: 2_000 },
     },
     connection,
   );

@@ -29,6 +29,7 @@ function recordingBroker() {
 /** A socket double: accepts while open and keeps the write callbacks for the test to fire. */
 function fakeSocket() {
   const socket: ProfileSubscriber & { open: boolean; pending: WriteCallback[] } = {
+    acknowledges: false,
     open: true,
     pending: [],
     deliver: (_body, onWritten) => socket.open && socket.pending.push(onWritten) > 0,
