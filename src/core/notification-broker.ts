@@ -5,9 +5,11 @@ import type { ProfileId } from './ids.js';
  * What a delivery handler tells the broker about one message:
  * - `ack`: written to every local socket of the profile; the broker may forget it.
  * - `requeue`: nobody here could take it (the last local socket just left); keep it for the profile.
+ * - `redeliver`: an ack-mode client did not acknowledge it; deliver it to the profile again, even where
+ *   that means other holders see it twice (spec: "Acknowledged delivery": at least once).
  * - `reject`: it can never be delivered; dead-letter it.
  */
-export type DeliveryVerdict = 'ack' | 'requeue' | 'reject';
+export type DeliveryVerdict = 'ack' | 'requeue' | 'redeliver' | 'reject';
 
 /**
  * Called once per message, in publish order. `body` is the raw bytes. The verdict may come later (a

@@ -44,7 +44,7 @@ export class PendingDelivery {
   readonly onAcknowledged: WriteCallback = (err) => {
     if (this.verdict) return;
     if (err) {
-      this.decide('requeue');
+      this.decide('redeliver');
       return;
     }
     this.awaitingAcks -= 1;

@@ -90,7 +90,7 @@ export class ProfileHub {
     entry.subscribers.add(subscriber);
     // An ack-mode client is back: what was held for it goes back to the broker, which delivers it again now
     // that an ack-mode socket is joined.
-    if (subscriber.acknowledges && entry.resume) this.endResume(profile, entry, () => 'requeue');
+    if (subscriber.acknowledges && entry.resume) this.endResume(profile, entry, () => 'redeliver');
     try {
       await entry.live;
     } catch (err) {
@@ -118,7 +118,7 @@ export class ProfileHub {
 
   /** Ends every resume window (their messages go back to the broker) and waits for pending unsubscribes. */
   async drain(): Promise<void> {
-    for (const [profile, entry] of [...this.entries]) if (entry.resume) this.endResume(profile, entry, () => 'requeue');
+    for (const [profile, entry] of [...this.entries]) if (entry.resume) this.endResume(profile, entry, () => 'redeliver');
     await Promise.all([...this.unsubscribing.values()]);
   }
 
@@ -138,7 +138,7 @@ export class ProfileHub {
     const window: ResumeWindow = entry.resume ?? { held: new Set(), cancel: () => {} };
     entry.resume = window;
     // At the end: what a plain socket wrote out counts as delivered; what nobody got goes back to the broker.
-    window.cancel = this.clock.schedule(this.ackResumeMs, () => this.endResume(profile, entry, (d) => (d.written ? 'ack' : 'requeue')));
+    window.cancel = this.clock.schedule(this.ackResumeMs, () => this.endResume(profile, entry, (d) => (d.written ? 'ack' : 'redeliver')));
   }
 
   private endResume(profile: ProfileId, entry: ProfileEntry, verdictOf: (delivery: PendingDelivery) => DeliveryVerdict): void {

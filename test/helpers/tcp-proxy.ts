@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 
 /**
@@ -6,6 +7,13 @@ import { createServer, type Server, type Socket, connect } from 'node:net';
  */
 export interface TcpProxy {
   readonly port: number;
+  /**
+   * From now on, bytes from the service to the clients are read and thrown away (a client in a tunnel: the
+   * service's writes succeed, nothing arrives). Client-to-service bytes still pass.
+   */
+  blackholeDownstream(): void;
+  /** Resolves once at least `bytes` bytes were thrown away since blackholeDownstream. */
+  swallowed(bytes: number): Promise<void>;
   cut(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
@@ -13,8 +21,16 @@ export interface TcpProxy {
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const open = new Set<Socket>();
+  const pairs: Array<{ client: Socket; upstream: Socket }> = [];
+  const progress = new EventEmitter();
+  let swallowedBytes = 0;
+  const swallow = (chunk: Buffer) => {
+    swallowedBytes += chunk.length;
+    progress.emit('swallowed');
+  };
   const server: Server = createServer((client) => {
     const upstream = connect(targetPort, targetHost);
+    pairs.push({ client, upstream });
     for (const socket of [client, upstream]) {
       open.add(socket);
       socket.on('close', () => open.delete(socket));
@@ -34,6 +50,23 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   };
   return {
     port,
+    blackholeDownstream() {
+      for (const { client, upstream } of pairs) {
+        upstream.unpipe(client);
+        upstream.on('data', swallow);
+        upstream.resume();
+      }
+    },
+    swallowed: (bytes) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (swallowedBytes < bytes) return;
+          progress.off('swallowed', check);
+          resolve();
+        };
+        progress.on('swallowed', check);
+        check();
+      }),
     async cut() {
       const closed = stopListening();
       dropAll();

@@ -153,7 +153,8 @@ export class MemoryBroker implements NotificationBroker {
 
   private settleLate(profile: ProfileId, mailbox: Mailbox, message: Waiting, verdict: DeliveryVerdict): void {
     if (verdict === 'reject') this.deadLetter(profile, 'rejected by the gateway', message.body);
-    if (verdict !== 'requeue') return this.drain(profile, mailbox);
+    // One node holds the profile here, so a redelivery is a requeue.
+    if (verdict === 'ack' || verdict === 'reject') return this.drain(profile, mailbox);
     const { messages } = mailbox;
     let at = 0;
     while (at < messages.length && messages[at]!.seq < message.seq) at += 1;

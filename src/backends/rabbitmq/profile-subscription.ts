@@ -303,7 +303,7 @@ export class ProfileSubscription {
     const settle = (v: DeliveryVerdict) => {
       if (!link.alive) return;
       if (v === 'ack') link.mailboxAcks.ack(msg);
-      else link.mailboxAcks.nack(msg, v === 'requeue');
+      else link.mailboxAcks.nack(msg, v !== 'reject');
     };
     if (typeof verdict === 'string') settle(verdict);
     else verdict.then(settle, () => settle('requeue'));
@@ -373,7 +373,8 @@ export class ProfileSubscription {
       link.relayQueueAcks.ack(msg);
       return;
     }
-    this.ctx.relayQueues.giveBack(link, msg).then(
+    // A copy an ack-mode client did not acknowledge goes back even when other nodes hold the profile.
+    this.ctx.relayQueues.giveBack(link, msg, verdict === 'redeliver').then(
       () => link.relayQueueAcks.ack(msg),
       () => link.relayQueueAcks.nack(msg, true),
     );

@@ -85,8 +85,9 @@ export class RelayQueues {
    * A copy nobody here can take any more goes back to its mailbox, or is dropped, by the give-back rule
    * (relay-protocol.ts, mayGiveBack). Copies are routed with the mailbox name, so that is where it goes.
    */
-  async giveBack(link: Link, copy: Message): Promise<void> {
-    if (!mayGiveBack(copy.properties.headers, this.options.nodeId)) return;
+  /** `force`: whatever the give-back rule says (a copy an ack-mode client did not acknowledge). */
+  async giveBack(link: Link, copy: Message, force = false): Promise<void> {
+    if (!force && !mayGiveBack(copy.properties.headers, this.options.nodeId)) return;
     const mailbox = copy.fields.routingKey;
     await this.options.mailboxes.ensure(link, mailbox);
     await confirmPublish(link.publisher, '', mailbox, copy.content, {
