@@ -13,7 +13,7 @@ import { failure, inStep, StepError } from '../lib/worker-failure.js';
  * Driven over IPC by bench/run.ts: start -> ready, measure, stop -> result, then it exits.
  */
 export type ConsumerStart =
-  | { cmd: 'start'; system: 'gateway'; url: string; tokens: string[] }
+  | { cmd: 'start'; system: 'gateway'; url: string; tokens: string[]; ack: boolean }
   | { cmd: 'start'; system: 'stomp'; url: string; queues: string[]; prefetch: number }
   | { cmd: 'start'; system: 'amqp'; url: string; queues: string[]; prefetch: number };
 
@@ -24,7 +24,25 @@ function onBody(text: string): void {
   if (latency.arrive()) latency.sample(wallMs() - timestampOf(text));
 }
 
-async function startGateway(url: string, tokens: string[]): Promise<void> {
+/**
+ * An ack-mode socket acknowledges once per event-loop turn, the highest seq it received (as the SDK does
+ * after its handlers ran): frames start `{"seq":<n>,`.
+ */
+function ackingReader(ws: WebSocket): (frame: string) => void {
+  let due: number | undefined;
+  return (frame) => {
+    onBody(frame);
+    const first = due === undefined;
+    due = Number(frame.slice(7, frame.indexOf(',')));
+    if (!first) return;
+    setImmediate(() => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(`{"action":"ack","seq":${due}}`);
+      due = undefined;
+    });
+  };
+}
+
+async function startGateway(url: string, tokens: string[], ack: boolean): Promise<void> {
   let next = 0;
   const openOne = async () => {
     while (next < tokens.length) {
@@ -32,12 +50,13 @@ async function startGateway(url: string, tokens: string[]): Promise<void> {
       const ws = new WebSocket(url, { perMessageDeflate: false });
       cleanups.push(() => ws.terminate());
       await inStep('gateway join', () => new Promise<void>((resolve, reject) => {
-        ws.once('open', () => ws.send(JSON.stringify({ action: 'joinChannel', data: { authorizationToken: token } })));
+        ws.once('open', () => ws.send(JSON.stringify({ action: 'joinChannel', data: { authorizationToken: token, ...(ack && { ack: true }) } })));
         ws.once('error', reject);
         ws.once('message', (data) => {
           const reply = JSON.parse(String(data)) as { status: number };
           if (reply.status !== 200) return reject(new Error(`join refused: ${String(data)}`));
-          ws.on('message', (frame) => onBody(String(frame)));
+          const read = ack ? ackingReader(ws) : onBody;
+          ws.on('message', (frame) => read(String(frame)));
           resolve();
         });
       }));
@@ -122,7 +141,7 @@ process.on('message', (raw: unknown) => {
     try {
       if (msg.cmd === 'start') {
         const start = msg as ConsumerStart;
-        if (start.system === 'gateway') await startGateway(start.url, start.tokens);
+        if (start.system === 'gateway') await startGateway(start.url, start.tokens, start.ack);
         else if (start.system === 'stomp') await startStomp(start.url, start.queues, start.prefetch);
         else await startAmqp(start.url, start.queues, start.prefetch);
         process.send!({ type: 'ready' });

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import { ackModeFrame } from '../protocol/notify.js';
+import { ackModeFrame } from './ack-frame.js';
 import type { WriteCallback } from './pending-delivery.js';
 
 export interface AckWindowOptions {

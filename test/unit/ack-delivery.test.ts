@@ -7,7 +7,8 @@ import type { TokenGrant, TokenVerifier } from '../../src/core/token-verifier.js
 import { NotifySession } from '../../src/notify/notify-session.js';
 import { ProfileHub } from '../../src/notify/profile-hub.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { ackModeFrame, parseNotifyRequest } from '../../src/protocol/notify.js';
+import { ackModeFrame } from '../../src/notify/ack-frame.js';
+import { parseNotifyRequest } from '../../src/protocol/notify.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeConnection } from '../helpers/fake-connection.js';
 
