@@ -174,7 +174,8 @@ describe('a client whose network drops mid-stream', () => {
     }
     if (other) await other.until(() => other.unique() >= total);
     const received = new Set([...dropped.ids, ...back.ids].filter((id) => id !== `${run}-${total}`));
-    return { run, received, dropped, back, other };
+    const requeued = (await nodes[0]!.gateway.metrics.registry.getSingleMetric('switchboard_notify_unacked_requeued_total')!.get()).values[0]?.value ?? 0;
+    return { run, received, dropped, back, other, requeued };
   }
 
   for (const setup of [memory, rabbit]) {
@@ -189,8 +190,9 @@ describe('a client whose network drops mid-stream', () => {
   for (const setup of [memory, rabbit, rabbitTwoNodes, rabbitTwoNodesRelayed]) {
     it(`ack mode on the ${setup.name} loses nothing`, { timeout: 120_000 }, async () => {
       const sibling = setup.nodes === 2 ? { ack: true } : undefined;
-      const { received, dropped, back, other } = await drop(setup, true, sibling);
+      const { received, dropped, back, other, requeued } = await drop(setup, true, sibling);
       assert.equal(received.size, total, 'every message reached the client that dropped');
+      assert.ok(requeued > 0, 'the messages the tunnel swallowed were counted as given back');
       const duplicates = dropped.ids.length + back.ids.length - received.size;
       console.log(`# ack mode, ${setup.name}: 0 lost, ${duplicates} seen twice by the dropped client (the SDK drops them by data.id)`);
       if (other) assert.equal(other.unique(), total, 'the socket on the other node got everything too');
