@@ -594,8 +594,8 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
       void this.expired(reply.data.channelId);
       return;
     }
-    // Requests without a correlation id are acknowledgements: the gateway refused one (a seq it never sent).
-    if (reply.status >= 400 && this.mode === 'ack') this.emit('error', new NotifyRequestError(reply.data?.message ?? 'acknowledgement refused', reply.status));
+    // The only request sent without a correlation id is an acknowledgement: a 400 refuses one (a seq never sent).
+    if (reply.status === 400 && this.mode === 'ack') this.emit('error', new NotifyRequestError(reply.data?.message ?? 'acknowledgement refused', reply.status));
   }
 
   /** A join was granted: `seq` starts again at 1 (on every join, on every socket). */
