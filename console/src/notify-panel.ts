@@ -21,20 +21,40 @@ export function notifyPanel(): HTMLElement {
   let client: NotificationClient | undefined;
   const status = live('span', { class: 'badge', 'data-testid': 'notify-status' }, 'not connected');
   const channel = live('span', { 'data-testid': 'notify-channel' });
+  // Acknowledged delivery: asked for when checked; the gateway may still answer plain (an older one).
+  const ackWanted = h('input', { type: 'checkbox', checked: true, 'data-testid': 'notify-ack' });
+  const mode = live('span', {
+    class: 'badge',
+    'data-testid': 'notify-mode',
+    title: 'ack: the console acknowledges each message, nothing is lost across a drop; plain: delivered once written to the socket',
+  });
   const token = h('input', { 'data-testid': 'notify-token', placeholder: 'e.g. demo-token-alice', size: 28, autocomplete: 'off' });
   const feedback = live('span', { class: 'feedback', 'data-testid': 'notify-feedback' });
   // Scrollable: focusable so keyboard users can scroll it.
   const messages = h('ol', { class: 'messages', 'data-testid': 'notify-messages', 'aria-label': 'Messages', tabindex: 0 });
   const rows = new Map<string, HTMLElement>();
+  let clientAck = true;
 
-  const ensureClient = () => {
+  const ensureClient = async () => {
+    // The mode is asked for at join: a change of the checkbox takes a new client.
+    if (client && clientAck !== ackWanted.checked) {
+      const old = client;
+      client = undefined;
+      await old.close();
+    }
     if (client) return client;
-    const c = new NotificationClient({ url: `${gatewayWs}/` });
+    clientAck = ackWanted.checked;
+    const c = new NotificationClient({ url: `${gatewayWs}/`, ack: clientAck });
     c.onStatus((e) => {
+      if (client !== c) return;
       status.textContent = e.status;
       status.className = `badge ${e.status}`;
+      if (e.status !== 'connected') mode.textContent = '';
     });
-    c.on('joined', ({ channelId }) => (channel.textContent = `joined ${channelId}`));
+    c.on('joined', ({ channelId, deliveryMode }) => {
+      channel.textContent = `joined ${channelId}`;
+      mode.textContent = `delivery: ${deliveryMode}`;
+    });
     c.on('expired', () => (channel.textContent = 'token expired: channel left'));
     c.on('commandStatus', (e) => commandRow(e));
     c.on('dataDownload', (e) => downloadRow(e));
@@ -73,7 +93,7 @@ export function notifyPanel(): HTMLElement {
   const join = async () => {
     feedback.textContent = '';
     try {
-      const c = ensureClient();
+      const c = await ensureClient();
       if (c.channelId) await c.leave();
       const { channelId } = await c.join(token.value.trim());
       channel.textContent = `joined ${channelId}`;
@@ -86,6 +106,7 @@ export function notifyPanel(): HTMLElement {
     try {
       await client?.leave();
       channel.textContent = 'left';
+      mode.textContent = '';
     } catch (err) {
       feedback.textContent = errorText(err);
     }
@@ -120,8 +141,10 @@ export function notifyPanel(): HTMLElement {
       field('Authorization token', token),
       h('button', { onclick: () => void join(), 'data-testid': 'notify-join' }, 'Join'),
       h('button', { onclick: () => void leave(), 'data-testid': 'notify-leave' }, 'Leave'),
+      field('Acknowledged delivery', ackWanted),
       status,
       channel,
+      mode,
     ),
     feedback,
     h('h3', {}, 'Publish a test message (needs a key with the publish right)'),

@@ -1,3 +1,5 @@
+import { commandStatusType, dataDownloadType } from '../../src/protocol/notify.js';
+
 /**
  * Remembers the last keys seen, to drop repeats of an at-least-once stream. Bounded by count and by the
  * characters the keys hold (a backend chooses the ids, so their length is not ours to trust): the oldest
@@ -54,4 +56,29 @@ export class RecentMap<V> {
   get size(): number {
     return this.map.size;
   }
+}
+
+/**
+ * What makes two notifications the same message, for dropping redeliveries: the id plus the status for a
+ * final command status, the id plus a digest of the frame for anything else. Undefined (never dropped) for
+ * the updates the spec allows to repeat identically: pending command statuses and textual download statuses.
+ * Short keys keep the window's memory independent of message size.
+ */
+export function messageIdentity(data: { type: string; id: string } & Record<string, unknown>, text: string): string | undefined {
+  if (data.type === commandStatusType) {
+    if (data.command_status === 2 || data.command_status === 3) return `${data.type}\u0000${data.id}\u0000${data.command_status}`;
+    return undefined;
+  }
+  if (data.type === dataDownloadType && data.output_type === 0) return undefined;
+  return `${data.type}\u0000${data.id}\u0000${text.length}\u0000${fnv1a(text)}`;
+}
+
+/** 32-bit FNV-1a: a cheap digest; together with type, id and length, a collision needs a deliberate effort. */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0).toString(36);
 }

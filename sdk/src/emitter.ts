@@ -47,10 +47,19 @@ export class Emitter<Events extends EventMap<Events>> {
   }
 
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
+    this.emitCollecting(event, undefined, ...args);
+  }
+
+  /**
+   * Like emit, and adds to `work` the promise of each listener that returned one (settled, never rejected:
+   * a rejection is reported like a throw), so the caller can wait until the listeners are done.
+   */
+  protected emitCollecting<K extends keyof Events>(event: K, work: Array<Promise<void>> | undefined, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(event);
     if (!set) return;
     for (const listener of [...set]) {
-      callListener(listener, ...args);
+      const running = callListener(listener, ...args);
+      if (running) work?.push(running);
     }
   }
 }
@@ -58,14 +67,21 @@ export class Emitter<Events extends EventMap<Events>> {
 /**
  * Calls an application callback so that its failure cannot break the SDK's own bookkeeping or the callbacks
  * after it: a throw (or a rejected promise) is reported as an uncaught error, the way EventTarget does.
+ * Returns, when the callback returned a promise (or another thenable), one that settles with it and never
+ * rejects.
  */
-export function callListener<A extends unknown[]>(listener: (...args: A) => unknown, ...args: A): void {
+export function callListener<A extends unknown[]>(listener: (...args: A) => unknown, ...args: A): Promise<void> | undefined {
   try {
     const result = listener(...args);
-    if (result instanceof Promise) result.catch(reportListenerError);
+    if (isThenable(result)) return Promise.resolve(result).then(() => {}, reportListenerError);
   } catch (err) {
     reportListenerError(err);
   }
+  return undefined;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 }
 
 export function reportListenerError(err: unknown): void {

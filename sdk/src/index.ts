@@ -5,6 +5,7 @@ export type {
   CommandStatusMessage,
   DataDownloadEvent,
   DataDownloadMessage,
+  DeliveryMode,
   NotificationClientEvents,
   NotificationClientOptions,
   NotificationMessage,

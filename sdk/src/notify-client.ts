@@ -7,8 +7,9 @@ import {
   type NotificationMessage,
   type NotifyReply,
 } from '../../src/protocol/notify.js';
+import { AckTracker, embeddedMessageText } from './ack-tracker.js';
 import { backoffDelayMs } from './backoff.js';
-import { RecentKeys, RecentMap } from './dedupe.js';
+import { messageIdentity, RecentKeys, RecentMap } from './dedupe.js';
 import { callListener, Emitter } from './emitter.js';
 import { ClientClosedError, CommandFailedError, ConnectionLostError, NotConnectedError, NotifyRequestError, SwitchboardError } from './errors.js';
 import { type CloseInfo, type ConnectionOptions, ManagedSocket } from './managed-socket.js';
@@ -45,6 +46,16 @@ export interface CommandResult {
 /** What a `poll` hook reports about a command whose updates may have been missed while disconnected. */
 export type PolledCommandStatus = { status: 1 | 2 | 3; body?: string } | undefined | null;
 
+/**
+ * How the gateway delivers on the joined socket. `ack`: acknowledged delivery, the client acknowledges each
+ * message once its listeners ran, and the gateway settles it with the broker only then (at least once).
+ * `plain`: a message counts as delivered once the gateway wrote it to the socket.
+ */
+export type DeliveryMode = 'ack' | 'plain';
+
+/** What a listener may return: a promise is awaited before the message is acknowledged (ack mode). */
+type ListenerResult = unknown;
+
 export interface NotificationClientOptions extends ConnectionOptions {
   /** Gateway base URL, e.g. `ws://127.0.0.1:8080/` (the notification channel is at `/`). */
   url: string;
@@ -71,17 +82,29 @@ export interface NotificationClientOptions extends ConnectionOptions {
   dedupeMaxChars?: number;
   /** A join answered 503 (broker unavailable) or 429 is retried this many times, with the backoff delays. Default 5. */
   joinRetries?: number;
+  /**
+   * Ask for acknowledged delivery at every join (default true): the client acknowledges each message once
+   * the listeners of the events it causes returned (their promises settled, a throw or rejection counting
+   * as done), and the gateway settles it with the broker only then, so a message in flight when the network
+   * drops comes again instead of being lost. A gateway that does not grant it delivers plain; `deliveryMode`
+   * says which. False: plain delivery, the Privicore proxy's frames byte for byte.
+   */
+  ack?: boolean;
 }
 
 export interface NotificationClientEvents {
-  /** Every notification (de-duplicated), whatever its type. */
-  message: (message: NotificationMessage, raw: string) => void;
-  commandStatus: (event: CommandStatusEvent) => void;
+  /**
+   * Every notification (de-duplicated), whatever its type; `raw` is the text the backend published. In ack
+   * mode the message is acknowledged once this and the listeners of the events below returned, and the
+   * promises they returned settled.
+   */
+  message: (message: NotificationMessage, raw: string) => ListenerResult;
+  commandStatus: (event: CommandStatusEvent) => ListenerResult;
   /** Command status 1 (a subset of commandStatus). */
-  pending: (event: CommandStatusEvent) => void;
-  dataDownload: (event: DataDownloadEvent) => void;
-  /** Joined (also after each automatic re-join). */
-  joined: (info: { channelId: string }) => void;
+  pending: (event: CommandStatusEvent) => ListenerResult;
+  dataDownload: (event: DataDownloadEvent) => ListenerResult;
+  /** Joined (also after each automatic re-join), with the delivery mode the gateway granted on this socket. */
+  joined: (info: { channelId: string; deliveryMode: DeliveryMode }) => void;
   /** The gateway left the channel because the token expired or was revoked. */
   expired: (info: { channelId?: string }) => void;
   /**
@@ -89,18 +112,21 @@ export interface NotificationClientEvents {
    * reconnects and re-joins; messages still queued for the profile are delivered again (duplicates dropped).
    */
   slowConsumer: (info: { code: number; reason: string }) => void;
-  /** A background failure: a re-join, a token refresh or a poll that failed. The client carries on. */
+  /**
+   * A background failure: a re-join, a token refresh or a poll that failed, an acknowledgement the gateway
+   * refused. The client carries on.
+   */
   error: (error: SwitchboardError) => void;
 }
 
 interface CommandWaiter {
   settle: Settle<CommandResult>;
-  onPending?: ((event: CommandStatusEvent) => void) | undefined;
+  onPending?: ((event: CommandStatusEvent) => ListenerResult) | undefined;
 }
 
 interface DownloadWaiter {
   settle: Settle<string>;
-  onStatus?: ((text: string) => void) | undefined;
+  onStatus?: ((text: string) => ListenerResult) | undefined;
 }
 
 type Terminal = { ok: true; body: string } | { ok: false; reason: string };
@@ -126,7 +152,12 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   private readonly finished = new RecentMap<Terminal>(1000);
   private readonly links = new RecentMap<string>(1000);
   private readonly replies = new Map<string, Settle<NotifyReply>>();
+  /** Correlation ids of the join requests awaiting their reply: a 200 to one starts a delivery sequence. */
+  private readonly joinRequests = new Set<string>();
   private nextCorrelation = 0;
+  /** The delivery mode of the channel joined on the current socket; undefined when none is joined. */
+  private mode: DeliveryMode | undefined;
+  private readonly acks: AckTracker;
   /** The token the client should be joined with (survives reconnections); undefined after leave(). */
   private token: string | undefined;
   /**
@@ -150,6 +181,16 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   constructor(private readonly options: NotificationClientOptions) {
     super();
     this.seen = new RecentKeys(options.dedupeWindow ?? 1000, options.dedupeMaxChars ?? 256 * 1024);
+    this.acks = new AckTracker({
+      send: (seq) => {
+        try {
+          this.socket.send(JSON.stringify({ action: 'ack', seq }));
+        } catch {
+          // the socket is gone: its unacknowledged messages go back to the broker and come again
+        }
+      },
+      defer: (fn) => this.socket.clock.schedule(0, fn, { weak: true }),
+    });
     this.socket = new ManagedSocket(
       {
         url: () => options.url,
@@ -180,6 +221,21 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     return this.joinedState?.generation === this.socket.generation ? this.joinedState.channelId : undefined;
   }
 
+  /**
+   * How the gateway delivers to the channel joined on the current socket (undefined when none is, and
+   * while reconnecting):
+   * `ack` when it granted acknowledged delivery, `plain` when it did not (an older gateway, the Privicore
+   * proxy) or the client did not ask (`ack: false`).
+   */
+  get deliveryMode(): DeliveryMode | undefined {
+    return this.channelId !== undefined ? this.mode : undefined;
+  }
+
+  /** Frames received in ack mode and not acknowledged yet (processing, or waiting for the next ack). */
+  get unacknowledged(): number {
+    return this.acks.unacknowledged;
+  }
+
   /** Commands, downloads and join/leave replies still awaited (0 when nothing is pending: nothing leaks). */
   get pendingCount(): number {
     return this.commands.size + this.downloads.size + this.replies.size;
@@ -198,6 +254,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
    * again (and a join still wanted is re-sent then). Awaited commands keep waiting, within their timeouts.
    */
   disconnect(): void {
+    this.acks.flush();
     this.socket.disconnect();
   }
 
@@ -256,7 +313,10 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
         const joined = this.joinedState;
         this.joinedState = undefined;
         if (!joined || joined.generation !== this.socket.generation || !this.socket.isOpen) return;
+        // What was processed is acknowledged first: the gateway hands back to the broker what was not.
+        this.acks.flush();
         const reply = await this.request({ action: 'leaveChannel', data: { channelId: joined.channelId } }, abort.signal);
+        this.endSequence();
         if (reply.status !== 200 && reply.status !== 409) throw new NotifyRequestError(reply.data.message, reply.status);
       })
         .finally(() => this.idleIfNothingToJoin())
@@ -299,6 +359,7 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
 
   /** Closes for good: every awaited call rejects with ClientClosedError. */
   close(): Promise<CloseInfo> {
+    this.acks.flush();
     return this.socket.close();
   }
 
@@ -353,13 +414,14 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     const joined = this.joinedState;
     if (joined && joined.token === token && joined.generation === generation) return { channelId: joined.channelId };
     if (token === this.expiredToken) throw new NotifyRequestError('Authorization token expired.', 401);
-    let reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } }, signal);
+    const joinData = { authorizationToken: token, ...(this.options.ack !== false && { ack: true }) };
+    let reply = await this.request({ action: 'joinChannel', data: joinData }, signal);
     // 503 and 429 mean "try again": do so a few times before giving the error to the caller.
     for (let attempt = 1; (reply.status === 503 || reply.status === 429) && attempt <= (this.options.joinRetries ?? 5); attempt++) {
       await sleep(this.socket.clock, backoffDelayMs(attempt, this.options.reconnect || {}, this.options.random), signal, this.lifetime.signal);
       if (stale()) throw left();
       if (this.socket.generation !== generation) throw new ConnectionLostError('connection lost while retrying the join');
-      reply = await this.request({ action: 'joinChannel', data: { authorizationToken: token } }, signal);
+      reply = await this.request({ action: 'joinChannel', data: joinData }, signal);
     }
     if (reply.status === 401 && allowRefresh && this.options.refreshToken && !stale()) {
       const fresh = await this.options.refreshToken({});
@@ -376,16 +438,20 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     }
     this.joinedState = { token, generation, channelId: reply.data.channelId };
     this.socket.markStable();
-    this.emit('joined', { channelId: reply.data.channelId });
+    this.emit('joined', { channelId: reply.data.channelId, deliveryMode: this.mode ?? 'plain' });
     return { channelId: reply.data.channelId };
   }
 
   /** One join/leave frame and its reply, within `requestTimeoutMs`. */
-  private request(frame: { action: string; data: Record<string, string> }, signal?: AbortSignal): Promise<NotifyReply> {
+  private request(frame: { action: string; data: Record<string, unknown> }, signal?: AbortSignal): Promise<NotifyReply> {
     const correlationId = `sb-${++this.nextCorrelation}`;
     return settling<NotifyReply>(this.socket.clock, frame.action, { timeoutMs: this.options.requestTimeoutMs ?? 10_000, signal }, (settle) => {
       this.replies.set(correlationId, settle);
-      settle.onSettled(() => this.replies.delete(correlationId));
+      if (frame.action === 'joinChannel') this.joinRequests.add(correlationId);
+      settle.onSettled(() => {
+        this.replies.delete(correlationId);
+        this.joinRequests.delete(correlationId);
+      });
       this.socket.send(JSON.stringify({ action: frame.action, correlationId, data: frame.data }));
     });
   }
@@ -457,6 +523,8 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
   }
 
   private dropped(error: SwitchboardError): void {
+    // The socket's sequence ends with it: what it did not acknowledge goes back to the broker and comes again.
+    this.endSequence();
     const reason = error instanceof ClientClosedError ? error : new ConnectionLostError(error.message);
     for (const settle of [...this.replies.values()]) settle.reject(reason);
   }
@@ -483,32 +551,75 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
       this.reply(record as unknown as NotifyReply);
       return;
     }
+    const message = record.message;
+    if (this.mode === 'ack' && typeof record.seq === 'number' && message !== null && typeof message === 'object' && !Array.isArray(message)) {
+      // Acknowledged once processed: a duplicate or a frame that is no notification at once, otherwise when
+      // the listeners are done. Every frame is acknowledged, so no message can stall the stream.
+      const done = this.acks.received(record.seq);
+      const work = this.notification(message as Record<string, unknown>, embeddedMessageText(text) ?? JSON.stringify(message));
+      if (work) void work.then(done);
+      else done();
+      return;
+    }
+    void this.notification(record, text);
+  }
+
+  /** Emits the events of one notification (unless a redelivery); resolves when the listeners' promises settled. */
+  private notification(record: Record<string, unknown>, text: string): Promise<void> | undefined {
     const data = record.data as Record<string, unknown> | undefined;
-    if (!data || typeof data.type !== 'string' || typeof data.id !== 'string') return;
+    if (!data || typeof data.type !== 'string' || typeof data.id !== 'string') return undefined;
     const identity = messageIdentity(data as { type: string; id: string } & Record<string, unknown>, text);
-    if (identity !== undefined && this.seen.seen(identity)) return;
-    this.emit('message', record as NotificationMessage, text);
-    if (data.type === commandStatusType) this.commandStatus(record as unknown as CommandStatusMessage);
-    else if (data.type === dataDownloadType) this.dataDownload(record as unknown as DataDownloadMessage);
+    if (identity !== undefined && this.seen.seen(identity)) return undefined;
+    const work: Array<Promise<void>> = [];
+    this.emitCollecting('message', work, record as NotificationMessage, text);
+    if (data.type === commandStatusType) this.commandStatus(record as unknown as CommandStatusMessage, work);
+    else if (data.type === dataDownloadType) this.dataDownload(record as unknown as DataDownloadMessage, work);
+    if (work.length === 0) return undefined;
+    return work.length === 1 ? work[0] : Promise.all(work).then(() => {});
   }
 
   private reply(reply: NotifyReply): void {
-    const pending = reply.correlationId !== undefined ? this.replies.get(reply.correlationId) : undefined;
+    const correlationId = reply.correlationId;
+    const pending = correlationId !== undefined ? this.replies.get(correlationId) : undefined;
     if (pending) {
+      // Decided here, synchronously: the gateway may send the first frames right behind the reply.
+      if (reply.status === 200 && this.joinRequests.has(correlationId!)) {
+        this.startSequence(this.options.ack !== false && (reply.data as { ack?: unknown } | undefined)?.ack === true ? 'ack' : 'plain');
+      }
       pending.resolve(reply);
       return;
     }
-    if (reply.status === 401 && reply.data?.message === expiredMessage) void this.expired(reply.data.channelId);
+    if (reply.status === 401 && reply.data?.message === expiredMessage) {
+      this.endSequence();
+      void this.expired(reply.data.channelId);
+      return;
+    }
+    // The only request sent without a correlation id is an acknowledgement: a 400 refuses one (a seq never sent).
+    if (reply.status === 400 && this.mode === 'ack') this.emit('error', new NotifyRequestError(reply.data?.message ?? 'acknowledgement refused', reply.status));
   }
 
-  private commandStatus(message: CommandStatusMessage): void {
+  /** A join was granted: `seq` starts again at 1 (on every join, on every socket). */
+  private startSequence(mode: DeliveryMode): void {
+    this.acks.reset();
+    this.mode = mode;
+  }
+
+  private endSequence(): void {
+    this.acks.reset();
+    this.mode = undefined;
+  }
+
+  private commandStatus(message: CommandStatusMessage, work: Array<Promise<void>>): void {
     const { id, command_status: status, body } = message.data;
     if (status !== 1 && status !== 2 && status !== 3) return;
     const event: CommandStatusEvent = { commandId: id, status, body: typeof body === 'string' ? body : String(body ?? ''), message };
-    this.emit('commandStatus', event);
+    this.emitCollecting('commandStatus', work, event);
     if (status === 1) {
-      this.emit('pending', event);
-      for (const waiter of [...(this.commands.get(id) ?? [])]) if (waiter.onPending) callListener(waiter.onPending, event);
+      this.emitCollecting('pending', work, event);
+      for (const waiter of [...(this.commands.get(id) ?? [])]) {
+        const running = waiter.onPending && callListener(waiter.onPending, event);
+        if (running) work.push(running);
+      }
       return;
     }
     this.finishCommand(id, status, event.body);
@@ -522,14 +633,17 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     }
   }
 
-  private dataDownload(message: DataDownloadMessage): void {
+  private dataDownload(message: DataDownloadMessage, work: Array<Promise<void>>): void {
     const { id, output_type: outputType, body, data_context: dataContext } = message.data;
     if (outputType !== 0 && outputType !== 1) return;
     const text = typeof body === 'string' ? body : String(body ?? '');
-    this.emit('dataDownload', { requestId: id, outputType, body: text, ...(dataContext !== undefined && { dataContext }), message });
+    this.emitCollecting('dataDownload', work, { requestId: id, outputType, body: text, ...(dataContext !== undefined && { dataContext }), message });
     const waiters = [...(this.downloads.get(id) ?? [])];
     if (outputType === 0) {
-      for (const waiter of waiters) if (waiter.onStatus) callListener(waiter.onStatus, text);
+      for (const waiter of waiters) {
+        const running = waiter.onStatus && callListener(waiter.onStatus, text);
+        if (running) work.push(running);
+      }
       return;
     }
     this.links.set(id, text);
@@ -548,31 +662,6 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
       if (current.size === 0) map.delete(id);
     });
   }
-}
-
-/**
- * What makes two notifications the same message, for dropping redeliveries: the id plus the status for a
- * final command status, the id plus a digest of the frame for anything else. Undefined (never dropped) for
- * the updates the spec allows to repeat identically: pending command statuses and textual download statuses.
- * Short keys keep the window's memory independent of message size.
- */
-function messageIdentity(data: { type: string; id: string } & Record<string, unknown>, text: string): string | undefined {
-  if (data.type === commandStatusType) {
-    if (data.command_status === 2 || data.command_status === 3) return `${data.type}\u0000${data.id}\u0000${data.command_status}`;
-    return undefined;
-  }
-  if (data.type === dataDownloadType && data.output_type === 0) return undefined;
-  return `${data.type}\u0000${data.id}\u0000${text.length}\u0000${fnv1a(text)}`;
-}
-
-/** 32-bit FNV-1a: a cheap digest; together with type, id and length, a collision needs a deliberate effort. */
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0).toString(36);
 }
 
 function asSdkError(err: unknown, context: string): SwitchboardError {

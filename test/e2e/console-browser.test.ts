@@ -75,6 +75,9 @@ describe('web console in Chromium', () => {
     await page.getByTestId('notify-token').fill('demo-token-alice');
     await page.getByTestId('notify-join').click();
     await page.getByTestId('notify-channel').filter({ hasText: 'joined alice' }).waitFor();
+    // Acknowledged delivery is asked for by default; a gateway without it answers plain.
+    assert.equal(await page.getByTestId('notify-ack').isChecked(), true);
+    await page.getByTestId('notify-mode').filter({ hasText: /^delivery: (ack|plain)$/ }).waitFor();
     assert.equal(await page.getByTestId('publish-profile').inputValue(), 'alice');
 
     await page.getByTestId('publish-template').selectOption('command pending');
@@ -194,7 +197,7 @@ describe('web console in Chromium', () => {
   });
 
   it('announces status text to screen readers and passes axe-core with no serious or critical violation', async () => {
-    for (const id of ['notify-status', 'notify-channel', 'notify-feedback', 'publish-result', 'control-status', 'control-feedback', 'result-set_level']) {
+    for (const id of ['notify-status', 'notify-channel', 'notify-mode', 'notify-feedback', 'publish-result', 'control-status', 'control-feedback', 'result-set_level']) {
       assert.equal(await page.getByTestId(id).getAttribute('aria-live'), 'polite', `${id} is a live region`);
     }
     await page.addScriptTag({ content: axeSource });

@@ -77,7 +77,7 @@ describe('SDK NotificationClient against the gateway', () => {
     const rejoined = new Promise<{ channelId: string }>((resolve) => c.once('joined', resolve));
     await gw.close();
     gw = await startGateway({ ...overrides(), port });
-    assert.deepEqual(await rejoined, { channelId: profile });
+    assert.equal((await rejoined).channelId, profile);
     await publish(commandStatus('cmd-stream', 2, 'done after restart'));
     assert.deepEqual(await streamed, { commandId: 'cmd-stream', body: 'done after restart' });
     assert.deepEqual(await missed, { commandId: 'cmd-missed', body: 'finished while you were away' });
@@ -96,9 +96,9 @@ describe('SDK NotificationClient against the gateway', () => {
     const c = client({ refreshToken: () => `tok-fresh-${run}` });
     await c.join(`tok-short-${run}`);
     const expired = new Promise((resolve) => c.once('expired', resolve));
-    const rejoined = new Promise((resolve) => c.once('joined', resolve));
+    const rejoined = new Promise<{ channelId: string }>((resolve) => c.once('joined', resolve));
     assert.deepEqual(await expired, { channelId: profile });
-    assert.deepEqual(await rejoined, { channelId: profile });
+    assert.equal((await rejoined).channelId, profile);
     const ok = c.command('cmd-after-refresh', { timeoutMs: 10_000 });
     await publish(commandStatus('cmd-after-refresh', 2, 'ok'));
     assert.equal((await ok).body, 'ok');

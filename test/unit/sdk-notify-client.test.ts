@@ -35,7 +35,7 @@ async function joinedClient(options: Partial<NotificationClientOptions> = {}) {
   const ws = await socketCreated;
   ws.accept();
   const request = await ws.nextSent();
-  assert.deepEqual(request, { action: 'joinChannel', correlationId: request.correlationId, data: { authorizationToken: 'tok-alice' } });
+  assert.deepEqual(request, { action: 'joinChannel', correlationId: request.correlationId, data: { authorizationToken: 'tok-alice', ack: true } });
   ws.deliver(joined(request.correlationId));
   assert.deepEqual(await joining, { channelId: 'alice' });
   return { client, ws };
@@ -205,7 +205,7 @@ describe('SDK NotificationClient (fake socket)', () => {
     assert.equal(rejoin.data.authorizationToken, 'tok-alice');
     const rejoined = new Promise((resolve) => client.once('joined', resolve));
     ws2.deliver(joined(rejoin.correlationId));
-    assert.deepEqual(await rejoined, { channelId: 'alice' });
+    assert.deepEqual(await rejoined, { channelId: 'alice', deliveryMode: 'plain' });
     assert.deepEqual(await missed, { commandId: 'missed', body: 'done while away' });
     ws2.deliver(status('later', 2, 'after reconnect'));
     assert.deepEqual(await later, { commandId: 'later', body: 'after reconnect' });
@@ -221,7 +221,7 @@ describe('SDK NotificationClient (fake socket)', () => {
     ws.deliver({ status: 401, data: { channelId: 'alice', message: 'Authorization token expired; channel left.' } });
     assert.deepEqual(await expired, { channelId: 'alice' });
     const request = await ws.nextSent();
-    assert.deepEqual(request.data, { authorizationToken: 'tok-fresh-1' });
+    assert.deepEqual(request.data, { authorizationToken: 'tok-fresh-1', ack: true });
     const rejoined = new Promise((resolve) => client.once('joined', resolve));
     ws.deliver(joined(request.correlationId));
     await rejoined;
