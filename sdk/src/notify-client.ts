@@ -598,8 +598,12 @@ export class NotificationClient extends Emitter<NotificationClientEvents> {
     if (reply.status === 400 && this.mode === 'ack') this.emit('error', new NotifyRequestError(reply.data?.message ?? 'acknowledgement refused', reply.status));
   }
 
-  /** A join was granted: `seq` starts again at 1 (on every join, on every socket). */
+  /**
+   * A join was granted: `seq` starts again at 1. A join on a socket already joined in that mode (a fresh
+   * token for the same channel) continues the gateway's sequence, so nothing in flight is forgotten.
+   */
   private startSequence(mode: DeliveryMode): void {
+    if (this.mode === mode) return;
     this.acks.reset();
     this.mode = mode;
   }

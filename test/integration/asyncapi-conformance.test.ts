@@ -21,7 +21,6 @@ describe('AsyncAPI conformance of real frames', () => {
   const frames: RecordedFrame[] = [];
   const raw: Array<{ channel: ContractChannel; client: TestClient }> = [];
   /** Gateway messages this session cannot provoke: the seq frame when the gateway did not grant ack mode. */
-  const notProvoked = new Set<string>();
   const publish = (body: unknown) => publishOverHttp(gw, profile, JSON.stringify(body));
 
   before(async () => {
@@ -33,10 +32,11 @@ describe('AsyncAPI conformance of real frames', () => {
     await gw.close();
   });
 
-  it('notification channel: SDK session and raw error paths', async () => {
-    const sdk = new NotificationClient({ url: `${gw.wsUrl}/`, WebSocket: recordingWebSocket(frames) as unknown as WebSocketConstructor });
+  /** One SDK session through every notification kind, in the mode asked for; returns the mode granted. */
+  async function sdkSession(ack: boolean): Promise<string | undefined> {
+    const sdk = new NotificationClient({ url: `${gw.wsUrl}/`, ack, WebSocket: recordingWebSocket(frames) as unknown as WebSocketConstructor });
     await sdk.join(`tok-${run}`);
-    if (sdk.deliveryMode !== 'ack') notProvoked.add('sequencedNotification');
+    const mode = sdk.deliveryMode;
     const done = sdk.command('c1', { timeoutMs: 10_000 });
     const failed = sdk.command('c2', { timeoutMs: 10_000 }).catch((err: Error) => err);
     const link = sdk.download('r1', { timeoutMs: 10_000 });
@@ -59,6 +59,12 @@ describe('AsyncAPI conformance of real frames', () => {
     assert.ok((await failed) instanceof Error);
     await sdk.leave();
     await sdk.close();
+    return mode;
+  }
+
+  it('notification channel: SDK sessions in both modes and raw error paths', async () => {
+    assert.equal(await sdkSession(false), 'plain');
+    assert.equal(await sdkSession(true), 'ack', 'the SDK asks for acknowledged delivery and the gateway grants it');
 
     const c = await TestClient.connect(`${gw.wsUrl}/`);
     raw.push({ channel: 'notify', client: c });
@@ -72,6 +78,16 @@ describe('AsyncAPI conformance of real frames', () => {
     await c.request(join(`tok-${run}`, 'j'));
     await c.request(join(`tok-other-${run}`, 'conflict'));
     await c.request(leave(`q-${run}`, 'forbidden'));
+    await c.request({ action: 'ack', seq: 1 });
+
+    // Acknowledged delivery's error path: an ack for a frame never sent.
+    const a = await TestClient.connect(`${gw.wsUrl}/`);
+    raw.push({ channel: 'notify', client: a });
+    assert.equal((await a.request({ action: 'joinChannel', correlationId: 'ja', data: { authorizationToken: `tok-${run}`, ack: true } })).data.ack, true);
+    await publish({ data: { type: 'X-CUSTOM', id: 'x2' } });
+    assert.equal((await a.nextJson()).seq, 1);
+    assert.equal((await a.request({ action: 'ack', seq: 5 })).status, 400);
+    a.send({ action: 'ack', seq: 1 });
 
     // The expiry report, from a gateway whose token expires shortly after it starts (not after before():
     // on a loaded machine the token could expire before the join).
@@ -135,7 +151,7 @@ describe('AsyncAPI conformance of real frames', () => {
     assert.deepEqual(invalid, []);
     assert.ok(frames.length > 40, `recorded ${frames.length} frames`);
     for (const channel of ['notify', 'control'] as const) {
-      const missing = contract.messages(channel, 'server').filter((name) => !seen.has(`${channel}/server/${name}`) && !notProvoked.has(name));
+      const missing = contract.messages(channel, 'server').filter((name) => !seen.has(`${channel}/server/${name}`));
       assert.deepEqual(missing, [], `${channel}: gateway messages never seen`);
     }
     const clientKinds = [...seen].filter((k) => k.includes('/client/')).sort();
@@ -145,6 +161,7 @@ describe('AsyncAPI conformance of real frames', () => {
       'control/client/exec',
       'control/client/ignore',
       'control/client/unbind',
+      'notify/client/ack',
       'notify/client/joinChannel',
       'notify/client/leaveChannel',
     ]);
