@@ -98,6 +98,8 @@ export class LiveSeries {
 export class LiveSampler {
   readonly series: LiveSeries;
   private running = false;
+  /** Bumped by every start, so a reading still in flight from before a stop and start ends its loop. */
+  private generation = 0;
   private cancel: () => void = () => {};
 
   constructor(
@@ -115,7 +117,7 @@ export class LiveSampler {
   start(): void {
     if (this.running) return;
     this.running = true;
-    void this.tick();
+    void this.tick(++this.generation);
   }
 
   stop(): void {
@@ -123,14 +125,15 @@ export class LiveSampler {
     this.cancel();
   }
 
-  private async tick(): Promise<void> {
+  private async tick(generation: number): Promise<void> {
     const { clock, intervalMs, read, onError } = this.options;
+    const current = () => this.running && generation === this.generation;
     try {
       const reading = await read();
-      if (this.running) this.series.record(clock.now(), reading);
+      if (current()) this.series.record(clock.now(), reading);
     } catch (err) {
       onError(err);
     }
-    if (this.running) this.cancel = clock.schedule(intervalMs, () => void this.tick());
+    if (current()) this.cancel = clock.schedule(intervalMs, () => void this.tick(generation));
   }
 }

@@ -90,4 +90,32 @@ describe('LiveSampler', () => {
     sampler.stop();
     assert.equal(clock.pending, 0, 'no timer left after stop');
   });
+
+  it('a stop and start while a reading is in flight leaves one sampling loop, not two', async () => {
+    const clock = new FakeClock(0);
+    let reads = 0;
+    const gates: Array<() => void> = [];
+    const sampler = new LiveSampler({
+      clock,
+      intervalMs: 1_000,
+      windowMs: 60_000,
+      read: () => {
+        reads++;
+        return new Promise<Reading>((resolve) => gates.push(() => resolve(reading())));
+      },
+      onError: (err) => assert.fail(String(err)),
+    });
+    sampler.start();
+    sampler.stop();
+    sampler.start();
+    for (const open of gates.splice(0)) open();
+    await new Promise(setImmediate);
+    assert.equal(clock.pending, 1, 'one timer: the first loop ended with its reading');
+    clock.advance(1_000);
+    assert.equal(reads, 3, 'two readings at the starts, one at the next interval');
+    sampler.stop();
+    for (const open of gates.splice(0)) open();
+    await new Promise(setImmediate);
+    assert.equal(clock.pending, 0);
+  });
 });
