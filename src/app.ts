@@ -42,6 +42,8 @@ import { registerCors } from './http/cors.js';
 import { readTls } from './http/tls.js';
 import { installErrorHandling } from './http/errors.js';
 import { registerAdminStats } from './http/admin-stats.js';
+import { readLiveMetrics } from './observability/live-reading.js';
+import { LiveSampler } from './observability/live-series.js';
 import { registerConsoleFiles } from './http/console-files.js';
 import { registerHealth } from './http/health.js';
 import { registerMetrics } from './http/metrics.js';
@@ -314,6 +316,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     }),
   );
 
+  // Two-second points over five minutes: the console polls every two seconds and shows the last minutes.
+  const live = new LiveSampler({ clock, intervalMs: 2_000, windowMs: 300_000, read: () => readLiveMetrics(metrics), onError: (err) => log.warn({ err }, 'live chart sample failed') });
   registerAdminStats(http, {
     credentials,
     nodeId,
@@ -324,6 +328,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const placed = await placements(moduleIds);
       return { nodes: fleet.membership.live(), modules: Object.fromEntries(moduleIds.map((id) => [id, placed.get(id) ?? null])) };
     },
+    live: () => live.series.snapshot(),
   });
   registerConsoleFiles(http, { log: log.child({ component: 'console' }) });
 
@@ -350,6 +355,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       await registerSystemLookups(directory, store);
       await placement.start();
       await http.listen({ port: config.port, host: config.host });
+      live.start();
       const address = http.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       log.info({ port, broker: broker.kind, tokens: verifier.kind, tls: config.tls !== undefined }, 'listening');
@@ -365,6 +371,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
     },
     async close() {
+      live.stop();
       const closed = http.close();
       await sockets.close();
       await hub.drain();

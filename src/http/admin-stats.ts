@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BackendHealth } from '../core/backend-state.js';
 import { clearanceRank, type CredentialStore } from '../core/credentials.js';
 import type { ModulePlacementRecord } from '../core/fleet.js';
+import type { LiveSnapshot } from '../observability/live-series.js';
 import { requireApiKey } from './api-key.js';
 import { httpError } from './errors.js';
 
@@ -15,12 +16,15 @@ export interface AdminStatsDeps {
   backends: () => readonly BackendHealth[];
   /** The control fleet: live nodes and where each module runs (read from the fleet's store). */
   fleet: () => Promise<{ nodes: readonly string[]; modules: Record<string, ModulePlacementRecord | null> }>;
+  /** The last minutes of this node for the console's charts (sockets, message rates, latency, execs). */
+  live: () => LiveSnapshot;
 }
 
 /**
  * GET /api/admin/v1/stats: this node's connection counts and joined profiles, and the control fleet's live
  * nodes with the node running each module (`running: false` with a reason when it does not; `null` when no
- * node holds it), for the console. Needs an API key (X-API-Key or Authorization: Bearer) with admin
+ * node holds it), and `live`: this node's last minutes as per-interval points (rates per second, delivery
+ * latency p50/p99 over each interval) for the console's charts. Needs an API key (X-API-Key or Authorization: Bearer) with admin
  * clearance. Sockets and profiles are per node: behind a load balancer each node answers for itself.
  */
 export function registerAdminStats(app: FastifyInstance, deps: AdminStatsDeps): void {
@@ -34,6 +38,7 @@ export function registerAdminStats(app: FastifyInstance, deps: AdminStatsDeps): 
       profiles,
       backends: Object.fromEntries(deps.backends().map((b) => [b.name, { kind: b.kind, state: b.state() }])),
       fleet: await deps.fleet().catch(() => null),
+      live: deps.live(),
     };
   });
 }

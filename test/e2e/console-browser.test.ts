@@ -159,9 +159,27 @@ describe('web console in Chromium', () => {
     // The fleet view lists the node and where each module runs.
     await page.locator('[data-testid="fleet-body"] [data-module="mod-display-1"]').filter({ hasText: 'running' }).waitFor();
 
+    // The live charts have drawn this test's execs and the first test's messages before the picture is taken.
+    await chartPeakAboveZero(page, 'chart-execs-execs');
+    await chartPeakAboveZero(page, 'chart-messages-out');
     const dir = process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : join('dist', 'test-artifacts');
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: join(dir, 'console.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it('draws the traffic of the last minutes in live charts: sockets, messages in/out, delivery latency, execs', async () => {
+    for (const id of ['chart-sockets-notify', 'chart-sockets-control', 'chart-messages-in', 'chart-messages-out', 'chart-latency-p50', 'chart-latency-p99', 'chart-execs-execs']) {
+      await chartPeakAboveZero(page, id);
+    }
+    // A p99 is never below its p50 over the same deliveries.
+    const peak = async (id: string) => Number(await page.getByTestId(id).getAttribute('data-peak'));
+    assert.ok((await peak('chart-latency-p99')) >= (await peak('chart-latency-p50')));
+    assert.ok(Number(await page.getByTestId('chart-execs').getAttribute('data-points')) >= 2, 'more than one point drawn');
+    // Each chart's canvas holds its line, drawn in the colour its caption's swatch shows.
+    for (const [chart, series] of [['sockets', 'notify'], ['messages', 'out'], ['latency', 'p99'], ['execs', 'execs']] as const) {
+      assert.ok((await pixelsOfSwatchColour(page, chart, series)) > 20, `${chart} draws its ${series} line`);
+    }
     assert.deepEqual(pageErrors, []);
   });
 
@@ -238,6 +256,30 @@ describe('web console in Chromium', () => {
     }
   });
 });
+
+/** Waits until a live chart's series (`chart-<chart>-<series>`) has a peak above zero over the charted minutes. */
+async function chartPeakAboveZero(page: Page, testId: string): Promise<void> {
+  await page.waitForFunction((id) => Number(document.querySelector(`[data-testid="${id}"]`)?.getAttribute('data-peak') || 0) > 0, testId);
+}
+
+/** Pixels of a chart's canvas in the colour of the series' swatch in its caption (the line as drawn). */
+async function pixelsOfSwatchColour(page: Page, chart: string, series: string): Promise<number> {
+  return page.evaluate(
+    ([chartId, seriesId]) => {
+      const figure = document.querySelector(`[data-testid="chart-${chartId}"]`)!;
+      const swatch = document.querySelector(`[data-testid="chart-${chartId}-${seriesId}"]`)!.parentElement!.querySelector('.swatch')!;
+      const [r, g, b] = getComputedStyle(swatch).backgroundColor.match(/\d+/g)!.map(Number) as [number, number, number];
+      const canvas = figure.querySelector('canvas')!;
+      const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+      let count = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        if (Math.abs(data[i]! - r) < 10 && Math.abs(data[i + 1]! - g) < 10 && Math.abs(data[i + 2]! - b) < 10 && data[i + 3]! > 200) count++;
+      }
+      return count;
+    },
+    [chart, series] as const,
+  );
+}
 
 function parseFrame(message: string | Buffer): { id?: number; cmd?: string; name?: string } | undefined {
   try {

@@ -26,3 +26,19 @@ export async function scrape(baseUrl: string): Promise<Samples> {
 export function value(samples: Samples, series: string): number {
   return samples.get(series) ?? 0;
 }
+
+/**
+ * Every series name a text exposition declares (its `# TYPE` lines, so a labelled counter never
+ * incremented counts too), with the `_bucket`, `_sum` and `_count` series of histograms and the `_sum` and
+ * `_count` of summaries.
+ */
+export function exportedSeriesNames(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of text.matchAll(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (\w+)$/gm)) {
+    const [, name, type] = match as unknown as [string, string, string];
+    names.add(name);
+    if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
+    if (type === 'summary') for (const suffix of ['_sum', '_count']) names.add(name + suffix);
+  }
+  return names;
+}
