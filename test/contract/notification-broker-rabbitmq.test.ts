@@ -2,8 +2,9 @@ import type { ConsumeMessage } from 'amqplib';
 import { AmqpBroker } from '../../src/backends/rabbitmq/amqp-broker.js';
 import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import type { ProfileId } from '../../src/core/ids.js';
-import { captureLogger } from '../helpers/capture-logger.js';
+import type { NotificationBroker } from '../../src/core/notification-broker.js';
 import { uniqueId } from '../helpers/gateway.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
 import { notificationBrokerContract } from './notification-broker.contract.js';
 
@@ -18,7 +19,8 @@ notificationBrokerContract('rabbitmq', () => {
   const brokers: AmqpBroker[] = [];
   const nodeIds: string[] = [];
   const profiles = new Set<string>();
-  const dead: Array<{ queue: string; body: string }> = [];
+  const dead: Array<{ queue: string; reason: string; body: string }> = [];
+  const logs = captureLogs();
   let waiters: Array<() => void> = [];
   let admin: Awaited<ReturnType<typeof plainAmqp>> | undefined;
 
@@ -28,10 +30,31 @@ notificationBrokerContract('rabbitmq', () => {
     admin = await plainAmqp();
     await admin.channel.consume(deadLetterQueue, (msg: ConsumeMessage | null) => {
       if (!msg) return;
-      const deaths = (msg.properties.headers?.['x-death'] as Array<{ queue?: string }> | undefined) ?? [];
-      dead.push({ queue: String(deaths[0]?.queue ?? ''), body: msg.content.toString() });
+      const deaths = (msg.properties.headers?.['x-death'] as Array<{ queue?: string; reason?: string }> | undefined) ?? [];
+      dead.push({ queue: String(deaths[0]?.queue ?? ''), reason: String(deaths[0]?.reason ?? ''), body: msg.content.toString() });
       admin?.channel.ack(msg);
       for (const wake of waiters) wake();
+    });
+  }
+
+  async function adminChannel(): Promise<NonNullable<typeof admin>> {
+    await watchDeadLetters();
+    return admin!;
+  }
+
+  /** Resolves with the bodies of the profile's dead letters that match, once at least `count` are there. */
+  function deadOf(profile: ProfileId, count: number, match: (d: (typeof dead)[number]) => boolean): Promise<string[]> {
+    const mine = () => dead.filter((d) => d.queue === `${queuePrefix}${profile}` && match(d)).map((d) => d.body);
+    return new Promise<string[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`expected ${count} dead letter(s), got ${JSON.stringify(mine())}`)), 10_000);
+      const check = () => {
+        if (mine().length < count) return;
+        clearTimeout(timer);
+        waiters = waiters.filter((w) => w !== check);
+        resolve(mine());
+      };
+      waiters.push(check);
+      check();
     });
   }
 
@@ -45,11 +68,15 @@ notificationBrokerContract('rabbitmq', () => {
         nodeId,
         queuePrefix,
         deadLetterQueue,
-        retention: { ...testRetention, maxLength: options.maxLength ?? testRetention.maxLength },
+        retention: {
+          maxLength: options.maxLength ?? testRetention.maxLength,
+          messageTtlMs: options.messageTtlMs ?? testRetention.messageTtlMs,
+          queueExpiresMs: options.queueExpiresMs ?? testRetention.queueExpiresMs,
+        },
         nodeQueueExpiresMs: 60_000,
-        prefetch: 500,
+        prefetch: options.prefetch ?? 500,
         peerCheckIntervalMs: 0,
-        log: captureLogger(),
+        log: logs.logger,
       });
       await broker.start();
       brokers.push(broker);
@@ -62,17 +89,35 @@ notificationBrokerContract('rabbitmq', () => {
       return broker;
     },
     deadLetters(profile: ProfileId, count: number) {
-      const mine = () => dead.filter((d) => d.queue === `${queuePrefix}${profile}`).map((d) => d.body);
-      return new Promise<string[]>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`expected ${count} dead letter(s), got ${JSON.stringify(mine())}`)), 10_000);
-        const check = () => {
-          if (mine().length < count) return;
-          clearTimeout(timer);
-          waiters = waiters.filter((w) => w !== check);
-          resolve(mine());
-        };
-        waiters.push(check);
-        check();
+      return deadOf(profile, count, () => true);
+    },
+    // RabbitMQ's own timer: expired messages are dead-lettered (reason `expired`), which is the event awaited.
+    async outliveMessageTtl(_node: NotificationBroker, profile: ProfileId, count: number) {
+      await deadOf(profile, count, (d) => d.reason === 'expired');
+    },
+    // RabbitMQ tells nobody when it deletes an expired queue, and a passive declare would count as a use and
+    // renew it. So a probe is published to the queue's name, mandatory: the broker returns it once the
+    // queue is gone. Probes enqueued before that are deleted with the queue. Bounded: 200 probes.
+    async outliveQueueExpiry(_node: NotificationBroker, profile: ProfileId) {
+      const { channel } = await adminChannel();
+      let returned = false;
+      const onReturn = () => (returned = true);
+      channel.on('return', onReturn);
+      try {
+        for (let probe = 0; probe < 200 && !returned; probe += 1) {
+          channel.publish('', `${queuePrefix}${profile}`, Buffer.from('expiry probe'), { mandatory: true });
+          await channel.waitForConfirms();
+          if (!returned) await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      } finally {
+        channel.off('return', onReturn);
+      }
+      if (!returned) throw new Error(`queue of ${profile} did not expire`);
+    },
+    retentionDrops(profile, count) {
+      return logs.until((lines) => {
+        const dropped = lines.filter((l) => l.msg === 'retention policy dropped a waiting message' && l.profileId === profile).length;
+        return dropped >= count ? dropped : undefined;
       });
     },
     async cleanup() {
