@@ -3,7 +3,7 @@ import type { ProfileId } from '../../src/core/ids.js';
 import type { NotificationBroker } from '../../src/core/notification-broker.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogs } from '../helpers/log-capture.js';
-import { notificationBrokerContract } from './notification-broker.contract.js';
+import { notificationBrokerContract } from '../suites/notification-broker.contract.js';
 
 /** The contract on the memory broker: time passes only when a case asks, on each node's own fake clock. */
 notificationBrokerContract('memory', () => {

@@ -6,7 +6,7 @@ import type { NotificationBroker } from '../../src/core/notification-broker.js';
 import { uniqueId } from '../helpers/gateway.js';
 import { captureLogs } from '../helpers/log-capture.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
-import { notificationBrokerContract } from './notification-broker.contract.js';
+import { notificationBrokerContract } from '../suites/notification-broker.contract.js';
 
 /**
  * The contract on the real RabbitMQ: every node is an AmqpBroker in this process. The dead-letter
