@@ -2,7 +2,7 @@
 // Turns the measured unit costs and the workload in scripts/capacity-costs.json (or the file named as the
 // first argument) into the capacity table of docs/scaling.md, printed as Markdown. Re-run it when a cost
 // changes (npm run bench, scripts/measure-unit-costs.mjs) and paste its output into the doc between the
-// capacity-model markers; test/unit/capacity-model.test.ts fails while the two differ.
+// capacity-model markers; test/processes/capacity-model.test.ts fails while the two differ.
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? new URL('./capacity-costs.json', import.meta.url);

@@ -5,7 +5,7 @@ import { controlConfigSchema } from './control-schema.js';
  * The whole configuration, every default documented here and in README.md "Configuration".
  * Sources, later wins: defaults < config file (SWITCHBOARD_CONFIG, else config/demo.json) < environment.
  * Every object is a z.strictObject: a misspelt key would otherwise start the gateway on a default without a
- * word (load.ts names it and the nearest known key; test/unit/config-unknown-keys.test.ts keeps them strict).
+ * word (load.ts names it and the nearest known key; test/pure/config-unknown-keys.test.ts keeps them strict).
  */
 
 const staticTokensSchema = z.strictObject({

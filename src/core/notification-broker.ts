@@ -26,7 +26,7 @@ export interface BrokerSubscription {
 /**
  * Per-profile message transport (spec: notify-protocol.md, "Delivery guarantees" and "Broker contract").
  *
- * Contract shared by every implementation (test/contract/notification-broker.contract.ts checks it):
+ * Contract shared by every implementation (test/suites/notification-broker.contract.ts checks it):
  * - `subscribe` is called by a node on its profile's first local join and resolves only once deliveries
  *   are live; messages that waited for the profile (published while nobody was subscribed) come first,
  *   in publish order. It rejects with GatewayError('unavailable') when the broker cannot be reached.

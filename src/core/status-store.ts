@@ -5,7 +5,7 @@ import type { ModuleId, SystemId } from './ids.js';
  * Status variables of modules and the system -> module lookup (spec: control-protocol.md, "Model" and
  * "Redis layout"). Values are JSON text, stored and forwarded as they are (no re-serialisation).
  *
- * Contract (checked on memory and Redis by test/contract/status-store.contract.ts):
+ * Contract (checked on memory and Redis by test/suites/status-store.contract.ts):
  * - `set` with the JSON text a variable already holds publishes nothing; otherwise it stores and
  *   publishes the new text to every watcher on every node. `delete` publishes `null`.
  * - `watch` resolves only once the watch is live, so nothing published after it resolves is missed;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { WebSocket } from 'ws';
 
 export type ContractChannel = 'notify' | 'control';
 
@@ -67,5 +68,34 @@ export async function loadContract(path = 'docs/asyncapi.yaml'): Promise<Contrac
     },
     messages: (channel, direction) => (table.get(`${channel}/${direction}`) ?? []).map((m) => m.name),
     examples: () => examples,
+  };
+}
+
+export interface RecordedFrame {
+  channel: ContractChannel;
+  direction: 'server' | 'client';
+  text: string;
+}
+
+/**
+ * Not a fake: a real `ws` WebSocket that records every text frame it sends and receives, for injection into the SDK
+ * (`WebSocket` option). The channel is told from the URL path.
+ */
+export function recordingWebSocket(frames: RecordedFrame[]): new (url: string) => WebSocket {
+  return class RecordingWebSocket extends WebSocket {
+    private readonly channel: 'notify' | 'control';
+
+    constructor(url: string) {
+      super(url);
+      this.channel = new URL(url).pathname.endsWith('/systems/control') ? 'control' : 'notify';
+      this.on('message', (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) frames.push({ channel: this.channel, direction: 'server', text: data.toString('utf8') });
+      });
+    }
+
+    override send(data: any, ...rest: any[]): void {
+      if (typeof data === 'string') frames.push({ channel: this.channel, direction: 'client', text: data });
+      (super.send as (...args: unknown[]) => void)(data, ...rest);
+    }
   };
 }

@@ -4,13 +4,30 @@ import type { ProfileId } from '../../src/core/ids.js';
 import type { BrokerSubscription, DeliveryVerdict, NotificationBroker } from '../../src/core/notification-broker.js';
 import { uniqueId } from '../helpers/gateway.js';
 
+/** Retention and flow settings of one node; each defaults to far more than a test publishes or waits. */
+export interface NodeOptions {
+  maxLength?: number;
+  messageTtlMs?: number;
+  queueExpiresMs?: number;
+  prefetch?: number;
+}
+
 export interface BrokerFixture {
   /** Every node made by one fixture shares one message store when `shared` (RabbitMQ), none otherwise. */
   readonly shared: boolean;
-  /** A started node; `maxLength` is the retention's per-profile cap (default: far above what a test publishes). */
-  node(options?: { maxLength?: number }): Promise<NotificationBroker>;
+  /** A started node with the given retention and prefetch (NodeOptions). */
+  node(options?: NodeOptions): Promise<NotificationBroker>;
   /** Resolves with the bodies dead-lettered for the profile once at least `count` are there (rejects after a while). */
   deadLetters(profile: ProfileId, count: number): Promise<string[]>;
+  /**
+   * Lets time pass for `node` until `count` messages waiting for the profile are older than the node's
+   * message TTL: its injected clock moves on (memory), or the broker is seen expiring them (RabbitMQ).
+   */
+  outliveMessageTtl(node: NotificationBroker, profile: ProfileId, count: number): Promise<void>;
+  /** Lets time pass for `node` until the profile, nobody subscribed, has been abandoned past its queue expiry. */
+  outliveQueueExpiry(node: NotificationBroker, profile: ProfileId): Promise<void>;
+  /** Resolves once the nodes logged at least `count` retention drops for the profile, with how many they logged. */
+  retentionDrops(profile: ProfileId, count: number): Promise<number>;
   /** Closes the nodes and removes what the tests left on the broker. */
   cleanup(): Promise<void>;
 }
@@ -153,6 +170,55 @@ export function notificationBrokerContract(label: string, fixture: () => BrokerF
       await broker.subscribe(profile, sockets.handler);
       await publishAll(broker, profile, ['m8']);
       assert.deepEqual(await sockets.until(4), ['m5', 'm6', 'm7', 'm8']);
+    });
+
+    it('drops messages that waited longer than the message TTL, logs the drops, and delivers what came after', async () => {
+      const broker = await f.node({ messageTtlMs: 300 });
+      const profile = newProfile('ttl');
+      await publishAll(broker, profile, ids(1, 2));
+      await f.outliveMessageTtl(broker, profile, 2);
+      const sockets = new Sockets();
+      await broker.subscribe(profile, sockets.handler);
+      // Published to a live subscription, so it never waits: had m1 or m2 survived, they would come first.
+      await publishAll(broker, profile, ['m3']);
+      assert.deepEqual(await sockets.until(1), ['m3']);
+      assert.equal(await f.retentionDrops(profile, 2), 2);
+      await publishAll(broker, profile, ['m4']);
+      assert.deepEqual(await sockets.until(2), ['m3', 'm4']);
+    });
+
+    it('deletes an abandoned profile queue with what waited in it; the profile starts afresh on its next subscription', async () => {
+      const broker = await f.node({ queueExpiresMs: 500 });
+      const profile = newProfile('expiry');
+      await publishAll(broker, profile, ids(1, 2));
+      await f.outliveQueueExpiry(broker, profile);
+      const sockets = new Sockets();
+      await broker.subscribe(profile, sockets.handler);
+      await publishAll(broker, profile, ids(3, 4));
+      assert.deepEqual(await sockets.until(2), ['m3', 'm4']);
+    });
+
+    it('hands a slow subscription at most the prefetch, caps what waits behind it, and does not hold back other profiles', async () => {
+      const broker = await f.node({ maxLength: 3, prefetch: 2 });
+      const [slowProfile, otherProfile] = [newProfile('slow'), newProfile('slow-other')];
+      const pending: Array<() => void> = [];
+      let reading = false;
+      // A socket that does not read until the test lets it: each write settles only then.
+      const slow = new Sockets(() => (reading ? 'ack' : new Promise<DeliveryVerdict>((resolve) => pending.push(() => resolve('ack')))));
+      const other = new Sockets();
+      await broker.subscribe(slowProfile, slow.handler);
+      await broker.subscribe(otherProfile, other.handler);
+      await publishAll(broker, slowProfile, ids(1, 2));
+      assert.deepEqual(await slow.until(2), ['m1', 'm2']);
+      // Nothing more is handed while both are unsettled, so these wait, and only the newest 3 are kept.
+      await publishAll(broker, slowProfile, ids(3, 9));
+      assert.equal(await f.retentionDrops(slowProfile, 4), 4);
+      await publishAll(broker, otherProfile, ids(1, 5));
+      assert.deepEqual(await other.until(5), ids(1, 5), 'another profile on the node is served meanwhile');
+      assert.deepEqual(slow.seen, ['m1', 'm2']);
+      reading = true;
+      for (const settle of pending.splice(0)) settle();
+      assert.deepEqual(await slow.until(5), ['m1', 'm2', 'm7', 'm8', 'm9']);
     });
 
     it('dead-letters a message that is not a valid notification, never handing it to a subscription', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { profileId } from '../../src/core/ids.js';
 import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { scrape, value, type Samples } from '../helpers/prometheus.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
 
@@ -12,9 +13,11 @@ describe('GET /metrics', () => {
   const token = `tok-dana-${run}`;
   let gw: RunningGateway;
   const clients: TestClient[] = [];
+  const logs = captureLogs();
+  const disconnects = () => logs.lines.filter((l) => l.msg === 'disconnected' && l.channel === 'notify').length;
 
   before(async () => {
-    gw = await startGateway({ tokens: { kind: 'static', tokens: { [token]: profile } } });
+    gw = await startGateway({ tokens: { kind: 'static', tokens: { [token]: profile } } }, { logger: logs.logger });
   });
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
@@ -61,13 +64,11 @@ describe('GET /metrics', () => {
     assert.equal(delta(start, done, 'switchboard_notify_delivery_latency_seconds_count'), 1);
     assert.equal(delta(start, done, 'switchboard_notify_leaves_total{cause="request"}'), 1);
 
+    const seen = disconnects();
     await client.close();
-    // The server sees the TCP close a moment after the client does: scrape until it did (bounded).
-    let closed = await scrape(gw.url);
-    for (let i = 0; i < 100 && delta(start, closed, 'switchboard_sockets_open{channel="notify"}') !== 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      closed = await scrape(gw.url);
-    }
+    // The server sees the close a moment after the client does: its 'disconnected' line says when.
+    await logs.until(() => (disconnects() > seen ? true : undefined));
+    const closed = await scrape(gw.url);
     assert.equal(delta(start, closed, 'switchboard_sockets_open{channel="notify"}'), 0);
   });
 

@@ -1,4 +1,4 @@
 import { MemoryStatusStore } from '../../src/backends/memory/memory-status-store.js';
-import { statusStoreContract } from './status-store.contract.js';
+import { statusStoreContract } from '../suites/status-store.contract.js';
 
 statusStoreContract('memory', () => ({ create: () => new MemoryStatusStore(), shared: false }));

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { deepMerge, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { join, TestClient } from '../helpers/ws-client.js';
 
 /** How the suite reaches one broker implementation. */
@@ -79,9 +80,11 @@ export function slowConsumerSuite(brokerName: string, brokerOf: () => SlowConsum
       await broker.cleanup(Object.values(profiles));
     });
 
+    const logs = captureLogs();
+    const disconnects = () => logs.lines.filter((l) => l.msg === 'disconnected' && l.channel === 'notify').length;
     const start = async () => {
       const config = { tokens: { kind: 'static', tokens }, maxBufferedBytes, notify: { prefetch, retention: { maxLength: 100_000 } } };
-      const gw = await startGateway(deepMerge(broker.overrides, config));
+      const gw = await startGateway(deepMerge(broker.overrides, config), { logger: logs.logger });
       gateways.push(gw);
       const publisher = await broker.publisher(gw);
       publishers.push(publisher);
@@ -143,8 +146,10 @@ export function slowConsumerSuite(brokerName: string, brokerOf: () => SlowConsum
         await Promise.all(Array.from({ length: batch }, (_, i) => publisher.publish(profiles.gone, message('g', n + i))));
       }
       assert.ok((await metric(gw, 'bufferedBytes')) <= maxBufferedBytes, 'at most the prefetch window sits in buffers');
+      const seen = disconnects();
       gone.ws.terminate();
-      for (let i = 0; i < 500 && (await socketsOpen(gw)) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      // The gateway logs 'disconnected' once it has counted the socket closed.
+      await logs.until(() => (disconnects() > seen ? true : undefined));
       assert.equal(await socketsOpen(gw), 0);
 
       // What reached the kernel's socket buffers before the stall counts as written (acknowledged); what was

@@ -12,7 +12,7 @@ import {
   TimeoutError,
 } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeWebSocket } from '../helpers/fake-websocket.js';
+import { FakeWebSocket } from '../helpers/sdk-fakes.js';
 
 const status = (id: string, commandStatus: 1 | 2 | 3, body: string) => ({ data: { type: 'X-DPT-CAB-ID', id, command_status: commandStatus, body } });
 const joined = (correlationId: string, channelId = 'alice') => ({

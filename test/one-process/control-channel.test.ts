@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import type { RunningGateway } from '../helpers/gateway.js';
-import { captureLogger } from '../helpers/capture-logger.js';
+import { captureLogs } from '../helpers/log-capture.js';
 import { adminCaller, connectControl, controlPath, startControlGateway } from '../helpers/control-gateway.js';
 import type { TestClient } from '../helpers/ws-client.js';
 
@@ -33,12 +33,12 @@ const sign = (claims: Record<string, unknown>) =>
 
 describe('control channel over real sockets', () => {
   let gw: RunningGateway;
-  const logs = captureLogger();
+  const logs = captureLogs('debug');
   let admin: TestClient;
   let user: TestClient;
 
   before(async () => {
-    gw = await startControlGateway({ jwt: { secret: jwtSecret } }, { logger: logs });
+    gw = await startControlGateway({ jwt: { secret: jwtSecret } }, { logger: logs.logger });
     admin = await connectControl(gw);
     user = await connectControl(gw, '', { 'X-API-Key': 'demo-user-key' });
   });
@@ -86,10 +86,10 @@ describe('control channel over real sockets', () => {
       assert.deepEqual(await refusal(url, { Authorization: 'Bearer abc.def.ghi' }), { status: 401, body: { error: 'invalid token' } });
       const noScope = await sign({ sub: 'guest', scope: ['guest'], u: { p: 0 } });
       assert.equal((await refusal(`${url}?bearer_token=${noScope}`)).status, 403);
-      const logged = logs.records.find((r) => r.msg === 'control connection refused' && r.fields.status === 403);
-      assert.equal(logged?.fields.credential, 'guest');
-      assert.equal(logged?.fields.remote, '127.0.0.1');
-      assert.doesNotMatch(JSON.stringify(logs.records), new RegExp(noScope.split('.')[2]!));
+      const logged = logs.lines.find((l) => l.msg === 'control connection refused' && l.status === 403);
+      assert.equal(logged?.credential, 'guest');
+      assert.equal(logged?.remote, '127.0.0.1');
+      assert.doesNotMatch(JSON.stringify(logs.lines), new RegExp(noScope.split('.')[2]!));
     });
 
     it('answers a plain GET with 426', async () => {
@@ -148,14 +148,14 @@ describe('control channel over real sockets', () => {
     }
 
     it('logs denials and unknown commands with the credential id and address, never the key', () => {
-      const denial = logs.records.find((r) => r.msg === 'access denied' && r.fields.id === 21);
+      const denial = logs.lines.find((l) => l.msg === 'access denied' && l.id === 21);
       assert.ok(denial, 'access denial logged');
-      assert.equal(denial.fields.credential, 'demo-user');
-      assert.equal(denial.fields.remote, '127.0.0.1');
-      const suspicious = logs.records.find((r) => r.msg.startsWith('unknown command') && r.fields.id === 41);
+      assert.equal(denial.credential, 'demo-user');
+      assert.equal(denial.remote, '127.0.0.1');
+      const suspicious = logs.lines.find((l) => String(l.msg).startsWith('unknown command') && l.id === 41);
       assert.ok(suspicious, 'unknown command logged');
-      assert.equal(suspicious.fields.credential, 'demo-user');
-      assert.doesNotMatch(JSON.stringify(logs.records), /demo-user-key|demo-admin-key/);
+      assert.equal(suspicious.credential, 'demo-user');
+      assert.doesNotMatch(JSON.stringify(logs.lines), /demo-user-key|demo-admin-key/);
     });
   });
 

@@ -14,7 +14,7 @@ import {
   UnexpectedFailureError,
   UnknownCommandError,
 } from '../../sdk/src/index.js';
-import { FakeWebSocket } from '../helpers/fake-websocket.js';
+import { FakeWebSocket } from '../helpers/sdk-fakes.js';
 
 const asBoolean = (v: unknown): boolean => {
   if (typeof v !== 'boolean') throw new TypeError(`not a boolean: ${JSON.stringify(v)}`);

@@ -1,5 +1,5 @@
 import { profileId } from '../../src/core/ids.js';
-import { slowConsumerSuite } from './slow-consumer.suite.js';
+import { slowConsumerSuite } from '../suites/slow-consumer.suite.js';
 
 slowConsumerSuite('memory', () => ({
   overrides: {},

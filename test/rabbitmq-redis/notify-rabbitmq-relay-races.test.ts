@@ -5,7 +5,7 @@ import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import type { BackendState } from '../../src/core/backend-state.js';
 import type { ProfileId } from '../../src/core/ids.js';
 import type { DeliveryVerdict } from '../../src/core/notification-broker.js';
-import { captureLogger } from '../helpers/capture-logger.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { uniqueId } from '../helpers/gateway.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -57,7 +57,7 @@ describe('RabbitMQ relay races', () => {
         retention: testRetention,
         nodeQueueExpiresMs: 60_000,
         prefetch,
-        log: captureLogger(),
+        log: silentLogger,
         ...overrides,
       });
       await broker.start();
@@ -136,9 +136,8 @@ describe('RabbitMQ relay races', () => {
     const fixture = await profileFixture('cut');
     // Node A counts the mailbox's consumers at every relayed message (no 5 s interval), and tells when.
     const counts: Array<(consumers: number) => void> = [];
-    const log = captureLogger();
     const countingLog = {
-      ...log,
+      ...silentLogger,
       debug: (fields: object | string, msg?: string) => {
         if (msg === 'mailbox consumer count') for (const seen of counts.splice(0)) seen((fields as { consumers: number }).consumers);
       },

@@ -5,7 +5,7 @@ import type { BackendState } from '../../src/core/backend-state.js';
 import type { Principal } from '../../src/core/credentials.js';
 import { moduleId } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { Changes } from '../contract/status-store.contract.js';
+import { Changes } from '../suites/status-store.contract.js';
 import { fleetSettled, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { scrape, value } from '../helpers/prometheus.js';
 import { deleteKeysWithPrefix, killClientByName, redisAdmin, redisUrl } from '../helpers/redis.js';

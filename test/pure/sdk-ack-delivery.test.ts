@@ -3,8 +3,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { AckTracker, embeddedMessageText } from '../../sdk/src/ack-tracker.js';
 import { NotificationClient, type NotificationClientOptions, NotifyRequestError } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeWebSocket } from '../helpers/fake-websocket.js';
-import { joinedReply } from '../helpers/sdk-fakes.js';
+import { FakeWebSocket, joinedReply } from '../helpers/sdk-fakes.js';
 
 /** Acknowledged delivery, client side (spec: notify-protocol.md, "Acknowledged delivery"). */
 

@@ -12,8 +12,7 @@ import {
   TimeoutError,
 } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeWebSocket } from '../helpers/fake-websocket.js';
-import { connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
+import { FakeWebSocket, connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
 
 /**
  * Issue 17, first half: every awaited call of the SDK settles, and reconnection follows the gateway's close

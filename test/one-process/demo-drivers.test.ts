@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Principal } from '../../src/core/credentials.js';
 import { moduleId, systemId } from '../../src/core/ids.js';
 import { startGateway, type RunningGateway } from '../helpers/gateway.js';
-import { Changes } from '../contract/status-store.contract.js';
+import { Changes } from '../suites/status-store.contract.js';
 
 const admin: Principal = { id: 'test-admin', kind: 'api-key', clearance: 'admin', canPublish: false, systems: ['*'], zones: [], scopes: ['control'] };
 const user: Principal = { ...admin, id: 'test-user', clearance: 'user' };

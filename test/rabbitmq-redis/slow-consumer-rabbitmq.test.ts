@@ -1,5 +1,5 @@
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
-import { slowConsumerSuite } from './slow-consumer.suite.js';
+import { slowConsumerSuite } from '../suites/slow-consumer.suite.js';
 
 /**
  * The slow-consumer proof on the real RabbitMQ: a plain amqplib backend publishes persistent messages into

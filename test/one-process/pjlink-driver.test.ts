@@ -11,7 +11,7 @@ import { bundledDrivers } from '../../src/drivers/bundled-drivers.js';
 import { buildSystemDirectory } from '../../src/control/config-system-directory.js';
 import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
 import { PjlinkSimulator } from '../../src/simulators/pjlink-simulator.js';
-import { Changes } from '../contract/status-store.contract.js';
+import { Changes } from '../suites/status-store.contract.js';
 import { startGateway } from '../helpers/gateway.js';
 
 const caller: Principal = { id: 'test', kind: 'api-key', clearance: 'user', canPublish: false, systems: ['*'], zones: [], scopes: ['control'] };

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { deepMerge, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
 import { captureLogs } from '../helpers/log-capture.js';
 import { join, leave, TestClient } from '../helpers/ws-client.js';
@@ -201,9 +202,18 @@ export function notifyProtocolSuite(brokerName: string, brokerOverrides: () => R
     });
 
     it('closes a socket that never joins with 1008 at the join deadline', async () => {
-      const quick = await startGateway(deepMerge(brokerOverrides(), { notify: { joinDeadlineMs: 200 } }));
+      // The deadline runs on the gateway's clock: it passes when the test moves it, not after a wait.
+      const clock = new FakeClock(Date.now());
+      const quick = await startGateway(deepMerge(brokerOverrides(), { notify: { joinDeadlineMs: 200 } }), { clock });
       try {
         const idle = await TestClient.connect(quick.wsUrl);
+        // The pong proves the session (and its deadline) exists before the clock moves.
+        idle.send('ping');
+        assert.equal(await idle.next(), 'pong');
+        clock.advance(199);
+        idle.send('ping');
+        assert.equal(await idle.next(), 'pong', 'still open just before the deadline');
+        clock.advance(1);
         assert.equal(await idle.closed, 1008);
       } finally {
         await quick.close();

@@ -1,4 +1,4 @@
-import { notifyProtocolSuite } from './notify-protocol.suite.js';
+import { notifyProtocolSuite } from '../suites/notify-protocol.suite.js';
 import { amqpUrl, testRetention } from '../helpers/rabbitmq.js';
 
 notifyProtocolSuite('RabbitMQ', () => ({ amqpUrl, notify: { retention: testRetention } }));

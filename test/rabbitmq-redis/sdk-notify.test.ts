@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CommandFailedError, NotificationClient, type StatusEvent } from '../../sdk/src/index.js';
 import { publishOverHttp, startGateway, uniqueId, type RunningGateway } from '../helpers/gateway.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
 
 /** The notification SDK against the real gateway over real sockets (Node 20: `ws`, loaded by the SDK). */
@@ -88,15 +89,16 @@ describe('SDK NotificationClient against the gateway', () => {
   });
 
   it('joins again with a fresh token when the gateway reports expiry', async () => {
-    // The short token's expiry counts from the gateway's start: start it again, so the tests before this
-    // one (slow on a loaded machine) cannot have used it up already.
+    // Again on a gateway whose clock the test moves past the short token's expiry once it joined.
+    const clock = new FakeClock(Date.now());
     const { port } = gw;
     await gw.close();
-    gw = await startGateway({ ...overrides(), port });
+    gw = await startGateway({ tokens: { kind: 'static', tokens, expiresAt: { [`tok-short-${run}`]: clock.now() + 2_500 } }, port }, { clock });
     const c = client({ refreshToken: () => `tok-fresh-${run}` });
     await c.join(`tok-short-${run}`);
     const expired = new Promise((resolve) => c.once('expired', resolve));
     const rejoined = new Promise<{ channelId: string }>((resolve) => c.once('joined', resolve));
+    clock.advance(2_500);
     assert.deepEqual(await expired, { channelId: profile });
     assert.equal((await rejoined).channelId, profile);
     const ok = c.command('cmd-after-refresh', { timeoutMs: 10_000 });

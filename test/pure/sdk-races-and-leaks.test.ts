@@ -8,8 +8,7 @@ import {
   UnexpectedValueError,
 } from '../../sdk/src/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeWebSocket } from '../helpers/fake-websocket.js';
-import { connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
+import { FakeWebSocket, connectedControl, joinedNotify, joinedReply, state } from '../helpers/sdk-fakes.js';
 
 /** Issue 17, second half: races around joining, types, and small leaks. */
 

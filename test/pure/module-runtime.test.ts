@@ -10,7 +10,7 @@ import { type DriverRegistry, defineDriver, method, withCode } from '../../src/d
 import { ModuleRuntime } from '../../src/runtime/module-runtime.js';
 import { registerSystemLookups } from '../../src/control/system-lookups.js';
 import type { DriverLogLine } from '../../src/core/driver-host.js';
-import { Changes } from '../contract/status-store.contract.js';
+import { Changes } from '../suites/status-store.contract.js';
 import { outcome, principal } from '../helpers/control-fakes.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 

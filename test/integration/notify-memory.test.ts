@@ -1,3 +1,0 @@
-import { notifyProtocolSuite } from './notify-protocol.suite.js';
-
-notifyProtocolSuite('memory', () => ({}));

@@ -1,0 +1,3 @@
+import { notifyProtocolSuite } from '../suites/notify-protocol.suite.js';
+
+notifyProtocolSuite('memory', () => ({}));
