@@ -9,8 +9,9 @@ import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
 import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
 import { summarize } from './lib/percentiles.js';
-import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from './lib/proc-stats.js';
-import { mailboxQueueArguments } from '../src/backends/rabbitmq/topology.js';
+import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, trySampleProc } from './lib/proc-stats.js';
+import { compareFleet, copiesPerMessage, joinPlan, oneNodeCounterpart } from './lib/fleet.js';
+import { mailboxQueueArguments, relayQueueName } from '../src/backends/rabbitmq/topology.js';
 
 /**
  * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]` (`-- --help`: usage): Switchboard beside RabbitMQ
@@ -38,6 +39,10 @@ interface NotifyScenario {
   rate: Rate;
   /** Gateway only: the clients join with acknowledged delivery and acknowledge what they received. */
   ack?: boolean;
+  /** Gateway processes (gateway rows only; Web-STOMP and raw rows always have one consumer). */
+  nodes: 1 | 2;
+  /** With two nodes: every sharedEvery-th profile is joined on both (1: all, relayed), the others on one. */
+  sharedEvery: number;
 }
 interface IdleScenario {
   kind: 'idle';
@@ -68,6 +73,10 @@ interface NotifyRow {
   cpuMicrosPerMessage: number | null;
   rssMiB: number | null;
   brokerCpuPercent: number | null;
+  /** Two-node rows: each node's CPU % and RSS (the row's CPU, µs and RSS are the two together). */
+  perNode?: Array<{ cpuPercent: number; rssMiB: number }>;
+  /** --heap-probe: each gateway's memory right after a forced GC, before the measurement and after it. */
+  heap?: Array<{ nodeId: string; before: HeapProbe; after: HeapProbe }>;
 }
 interface IdleRow {
   scenario: string;
@@ -94,10 +103,10 @@ if (parsed.help) {
   process.stdout.write(usage);
   process.exit(0);
 }
-const { quick, cpuProf, systems } = parsed;
+const { quick, cpuProf, heapProbe, systems } = parsed;
 const picked = parsed.scenario;
 const warmupMs = quick ? 1_000 : 3_000;
-const measureMs = quick ? 4_000 : 10_000;
+const measureMs = parsed.measureSeconds !== undefined ? parsed.measureSeconds * 1_000 : quick ? 4_000 : 10_000;
 
 function allScenarios(): Scenario[] {
   const list: Scenario[] = [];
@@ -105,13 +114,24 @@ function allScenarios(): Scenario[] {
     for (const persistent of [false, true]) {
       for (const rate of ['max', 1000, 5000] as Rate[]) {
         const rateName = rate === 'max' ? 'max' : `${rate / 1000}k`;
-        list.push({ kind: 'notify', name: `notify-${profiles}-${persistent ? 'persistent' : 'transient'}-${rateName}`, profiles, persistent, rate });
+        list.push({ kind: 'notify', name: `notify-${profiles}-${persistent ? 'persistent' : 'transient'}-${rateName}`, profiles, persistent, rate, nodes: 1, sharedEvery: 1 });
+      }
+    }
+  }
+  // Two gateway processes: every profile joined by one socket on each (relayed), and a mix where a fifth are.
+  for (const [variant, sharedEvery] of [['2nodes', 1], ['2nodes-mixed', 5]] as const) {
+    for (const persistent of [false, true]) {
+      for (const rate of ['max', 1000] as Rate[]) {
+        if (variant === '2nodes-mixed' && (persistent || rate !== 'max')) continue;
+        const rateName = rate === 'max' ? 'max' : `${rate / 1000}k`;
+        const name = `notify-1000-${variant}-${persistent ? 'persistent' : 'transient'}-${rateName}`;
+        list.push({ kind: 'notify', name, profiles: 1000, persistent, rate, nodes: 2, sharedEvery });
       }
     }
   }
   // Acknowledged delivery beside plain at 1,000 profiles (targets: >= 80 % of plain's rate, p99 within 1 ms at 5k/s).
   for (const rate of ['max', 5000] as Rate[]) {
-    list.push({ kind: 'notify', name: `notify-1000-transient-${rate === 'max' ? 'max' : '5k'}-ack`, profiles: 1000, persistent: false, rate, ack: true });
+    list.push({ kind: 'notify', name: `notify-1000-transient-${rate === 'max' ? 'max' : '5k'}-ack`, profiles: 1000, persistent: false, rate, nodes: 1, sharedEvery: 1, ack: true });
   }
   list.push({ kind: 'idle', name: 'idle-10000', sockets: 10_000 }, { kind: 'idle', name: 'idle-19000', sockets: 19_000 });
   list.push(
@@ -134,7 +154,12 @@ function selectScenarios(): Scenario[] {
       process.stderr.write(`bench: no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}\n`);
       process.exit(2);
     }
-    return chosen;
+    // A two-node row is only read beside the one-node row of the same run (same machine load): run that too.
+    const withBase = chosen.flatMap((s) => {
+      const base = oneNodeCounterpart(s.name);
+      return [...all.filter((b) => b.name === base), s];
+    });
+    return withBase.filter((s, i) => withBase.findIndex((o) => o.name === s.name) === i);
   }
   if (quick) {
     const names = ['notify-1000-transient-max', 'notify-1000-transient-5k', 'notify-1000-transient-max-ack', 'notify-1000-transient-5k-ack', 'control-exec-100', 'control-exec-100-fleet-owner', 'control-exec-100-fleet-routed', 'control-exec-1-fleet-owner', 'control-exec-1-fleet-routed'];
@@ -150,7 +175,18 @@ interface GatewayProcess {
   url: string;
   wsUrl: string;
   nodeId: string;
+  /** With --heap-probe: forces a GC in the process, writes a heap snapshot, resolves with what the GC kept. */
+  probeHeap(): Promise<HeapProbe>;
   stop(): Promise<void>;
+}
+
+interface HeapProbe {
+  file: string;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
 }
 
 async function freePort(): Promise<number> {
@@ -172,7 +208,12 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
   mkdirSync(dir, { recursive: true });
   const configFile = `${dir}/${nodeId}.json`;
   writeFileSync(configFile, JSON.stringify(config));
-  const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${root}bench/results/profiles`, `--cpu-prof-name=${nodeId}.cpuprofile`] : [];
+  const profiles = `${root}bench/results/profiles`;
+  const nodeArgs = [
+    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${nodeId}.cpuprofile`] : []),
+    ...(heapProbe ? ['--expose-gc', '--import', `${root}dist/bench/lib/heap-probe.js`] : []),
+  ];
+  if (heapProbe) mkdirSync(profiles, { recursive: true });
   const { AMQP_URL: _ignored, ...inherited } = process.env;
   const child = spawnProcess(process.execPath, [...nodeArgs, `${root}${entry}`], {
     ...inherited,
@@ -182,9 +223,22 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
     NODE_ID: nodeId,
     LOG_LEVEL: 'warn',
     SWITCHBOARD_CONFIG: configFile,
+    HEAP_PROBE_DIR: profiles,
   });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2_000)));
+  const probes: Array<(probe: HeapProbe) => void> = [];
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2_000);
+    for (const line of d.toString().split('\n')) {
+      if (line.startsWith('{"heapProbe"')) probes.shift()?.((JSON.parse(line) as { heapProbe: HeapProbe }).heapProbe);
+    }
+  });
+  const probeHeap = () =>
+    new Promise<HeapProbe>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no heap probe from ${nodeId} within 120 s`)), 120_000);
+      probes.push((probe) => (clearTimeout(timer), resolve(probe)));
+      child.kill('SIGUSR2');
+    });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (true) {
@@ -194,7 +248,7 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
     if (Date.now() > deadline) throw new Error('gateway not healthy within 30 s');
     await sleep(100);
   }
-  return { pid: child.pid!, url, wsUrl: `ws://127.0.0.1:${port}/`, nodeId, stop: () => stop(child) };
+  return { pid: child.pid!, url, wsUrl: `ws://127.0.0.1:${port}/`, nodeId, probeHeap, stop: () => stop(child) };
 }
 
 // ---------------------------------------------------------------- RabbitMQ housekeeping
@@ -251,18 +305,22 @@ async function ensureWebStomp(): Promise<void> {
 async function runNotify(scenario: NotifyScenario, system: System): Promise<NotifyRow> {
   const profiles = Array.from({ length: scenario.profiles }, (_, i) => `${runId}-${system}-${scenario.name}-${i}`);
   const queues = profiles.map((p) => `message_to_user.${p}`);
-  let gateway: GatewayProcess | undefined;
+  const gateways: GatewayProcess[] = [];
+  let copies = 1;
   const consumer = forkWorker('consumer');
   const publisher = forkWorker('publisher');
   // Closed loop: the publisher may run `window` messages ahead of what the consumers have received.
   const relayProgress = (m: { type: string; received?: number }) => {
-    if (m.type === 'progress') sendIfRunning(publisher, { cmd: 'delivered', delivered: m.received });
+    if (m.type === 'progress') sendIfRunning(publisher, { cmd: 'delivered', delivered: Math.floor((m.received ?? 0) / copies) });
   };
   try {
     if (system === 'gateway') {
       const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
-      gateway = await startGateway(tokens, `${system}-${scenario.name}`);
-      consumer.send({ cmd: 'start', system, url: gateway.wsUrl, tokens: Object.keys(tokens), ack: scenario.ack === true });
+      const labels = scenario.nodes === 1 ? [''] : ['-a', '-b'];
+      gateways.push(...(await Promise.all(labels.map((l) => startGateway(tokens, `${system}-${scenario.name}${l}`)))));
+      const joins = joinPlan(Object.keys(tokens), gateways.map((g) => g.wsUrl), scenario.sharedEvery);
+      copies = copiesPerMessage(joins, profiles.length);
+      consumer.send({ cmd: 'start', system, joins, ack: scenario.ack === true });
     } else {
       await declareQueues(queues);
       consumer.send({ cmd: 'start', system, url: system === 'stomp' ? stompUrl : amqpUrl, queues, prefetch: 100 });
@@ -276,14 +334,20 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
     await sleep(warmupMs);
 
     if (consumer.exitCode !== null || consumer.signalCode !== null) throw new Error(`the ${system} consumer process exited (${consumer.exitCode ?? consumer.signalCode})`);
-    const measuredPid = gateway?.pid ?? (system === 'amqp' ? consumer.pid! : undefined);
+    const heapBefore = heapProbe ? await Promise.all(gateways.map((g) => g.probeHeap())) : [];
+    const measuredPids = gateways.length > 0 ? gateways.map((g) => g.pid) : system === 'amqp' ? [consumer.pid!] : [];
     const brokerPid = findBrokerPid();
-    const before = { proc: trySampleProc(measuredPid), broker: trySampleProc(brokerPid) };
+    const sampleAll = () => measuredPids.map((pid) => trySampleProc(pid)).filter((p): p is ProcSample => p !== undefined);
+    const beforeAll = sampleAll();
+    const before = { proc: sumSamples(beforeAll), broker: trySampleProc(brokerPid) };
     consumer.send({ cmd: 'measure' });
     await sleep(measureMs);
     const result = nextMessage<{ received: number; latenciesMs: Float64Array }>(consumer, 'result', 60_000);
     consumer.send({ cmd: 'stop' });
-    const after = { proc: trySampleProc(measuredPid), broker: trySampleProc(brokerPid) };
+    const afterAll = sampleAll();
+    const after = { proc: sumSamples(afterAll), broker: trySampleProc(brokerPid) };
+    // After the CPU sample: a snapshot costs the gateway seconds of CPU.
+    const heapAfter = heapProbe ? await Promise.all(gateways.map((g) => g.probeHeap())) : [];
     const { received, latenciesMs } = await result;
     // The publisher exits right after its result: nothing more is relayed to it.
     consumer.off('message', relayProgress);
@@ -304,14 +368,21 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
       cpuMicrosPerMessage: cpuSeconds !== undefined && received > 0 ? round((cpuSeconds * 1e6) / received, 2) : null,
       rssMiB: after.proc ? round(after.proc.rssBytes / 2 ** 20, 1) : null,
       brokerCpuPercent: before.broker && after.broker ? round(cpuPercent(before.broker, after.broker), 1) : null,
+      ...(gateways.length > 1 &&
+        beforeAll.length === afterAll.length && {
+          perNode: afterAll.map((a, i) => ({ cpuPercent: round(cpuPercent(beforeAll[i]!, a), 1), rssMiB: round(a.rssBytes / 2 ** 20, 1) })),
+        }),
+      ...(heapProbe && { heap: gateways.map((g, i) => ({ nodeId: g.nodeId, before: heapBefore[i]!, after: heapAfter[i]! })) }),
     };
   } finally {
     consumer.off('message', relayProgress);
     await stop(publisher, 5_000);
     if (consumer.connected) consumer.send({ cmd: 'close' });
     await stop(consumer, 5_000);
-    await gateway?.stop();
-    await deleteQueues(gateway ? [...queues, `switchboard.node.${gateway.nodeId}`] : queues);
+    await Promise.all(gateways.map((g) => g.stop()));
+    // Nodes delete their relay queues when the profile is left; these are for a node that could not.
+    const relayQueues = gateways.length > 1 ? gateways.flatMap((g) => profiles.map((p) => relayQueueName(g.nodeId, p))) : [];
+    await deleteQueues([...queues, ...gateways.map((g) => `switchboard.node.${g.nodeId}`), ...relayQueues]);
   }
 }
 
@@ -500,6 +571,37 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
       }
     }
     lines.push('');
+    const fleet = compareFleet(
+      notify
+        .filter((r) => r.system === 'gateway')
+        .map((r) => ({ scenario: r.scenario, deliveriesPerSecond: r.deliveriesPerSecond, p99Ms: r.latencyMs.p99, cpuMicrosPerDelivery: r.cpuMicrosPerMessage })),
+    );
+    if (fleet.length > 0) {
+      const met = (v: boolean | null) => (v === null ? '' : v ? ' (met)' : ' (missed)');
+      lines.push('| two-node scenario | one-node row | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio | per node CPU % / RSS MiB |');
+      lines.push('| --- | --- | ---: | ---: | ---: | --- |');
+      for (const c of fleet) {
+        const perNode = notify.find((r) => r.scenario === c.scenario && r.system === 'gateway')?.perNode ?? [];
+        lines.push(
+          `| ${c.scenario} | ${c.oneNode} | ${f(c.throughputRatio)}${met(c.throughputMet)} | ${f(c.p99DiffMs, 3)}${met(c.p99Met)} | ${f(c.cpuRatio)}${met(c.cpuMet)} | ${perNode.map((n) => `${n.cpuPercent} / ${n.rssMiB}`).join(', ')} |`,
+        );
+      }
+      lines.push('', 'Two-node rows: deliveries over both nodes\' sockets (a message reaches each socket of its profile), CPU % and µs per delivery of both gateway processes together, RSS of both. Targets (issue 16): ratio ≥ 0.70 at max rate, p99 within 2 ms at 1k/s, CPU ratio ≤ 1.5.', '');
+    }
+  }
+  const probed = notify.filter((r) => r.heap);
+  if (probed.length > 0) {
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+    lines.push('| scenario | node | RSS MiB before → after | heap used after GC MiB before → after | external MiB before → after | snapshots |');
+    lines.push('| --- | --- | ---: | ---: | ---: | --- |');
+    for (const r of probed) {
+      for (const h of r.heap!) {
+        lines.push(
+          `| ${r.scenario} | ${h.nodeId} | ${mib(h.before.rss)} → ${mib(h.after.rss)} | ${mib(h.before.heapUsed)} → ${mib(h.after.heapUsed)} | ${mib(h.before.external)} → ${mib(h.after.external)} | ${h.before.file.split('/').pop()}, ${h.after.file.split('/').pop()} |`,
+        );
+      }
+    }
+    lines.push('', 'Heap probe: figures right after a forced full GC (what is retained), before the measurement and after it.', '');
   }
   if (idle.length > 0) {
     lines.push(
@@ -523,6 +625,16 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Several processes as one: CPU times and RSS added, the time of the last sample. */
+function sumSamples(samples: ProcSample[]): ProcSample | undefined {
+  if (samples.length === 0) return undefined;
+  return {
+    atMs: Math.max(...samples.map((s) => s.atMs)),
+    cpuSeconds: samples.reduce((sum, s) => sum + s.cpuSeconds, 0),
+    rssBytes: samples.reduce((sum, s) => sum + s.rssBytes, 0),
+  };
+}
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
 
 async function main(): Promise<void> {
@@ -543,7 +655,8 @@ async function main(): Promise<void> {
   if (scenarios.some((s) => s.kind === 'notify')) await ensureWebStomp();
   for (const scenario of scenarios) {
     if (scenario.kind === 'notify') {
-      for (const system of scenario.ack ? systems.filter((s) => s === 'gateway') : systems) {
+      // Web-STOMP and the raw consumer have no nodes, nor acknowledged delivery: those scenarios are the gateway's alone.
+      for (const system of scenario.nodes === 1 && !scenario.ack ? systems : systems.filter((s) => s === 'gateway')) {
         console.log(`${new Date().toISOString()} ${scenario.name} ${system}: starting`);
         const row = await runNotify(scenario, system).catch((err: unknown) => {
           skipped.push(`${scenario.name} ${system}: failed: ${(err as Error).message}`);

@@ -12,6 +12,10 @@ Measures the gateway beside RabbitMQ Web-STOMP and a raw amqplib consumer on thi
   --scenario <name>       one scenario, or every scenario whose name starts with <name>-
   --systems <list>        comma-separated among gateway, stomp, amqp (default: all three)
   --cpu-prof              also write the gateway's CPU profile to bench/results/profiles/
+  --heap-probe            notify rows: force a GC and write a heap snapshot of each gateway process before
+                          and after the measurement (bench/results/profiles/), and report what the GC
+                          kept; slows the gateways while it writes, so not for throughput figures
+  --measure-seconds <n>   measure this long instead of 10 s (4 s with --quick), e.g. a long run for memory
   -h, --help              this text
 
 Results: bench/results/<time>.json and .md. Exit codes: 0 done, 2 bad arguments, 1 anything else.
@@ -21,6 +25,8 @@ export interface BenchArgs {
   help: boolean;
   quick: boolean;
   cpuProf: boolean;
+  heapProbe: boolean;
+  measureSeconds: number | undefined;
   scenario: string | undefined;
   systems: System[];
 }
@@ -38,6 +44,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       options: {
         quick: { type: 'boolean', default: false },
         'cpu-prof': { type: 'boolean', default: false },
+        'heap-probe': { type: 'boolean', default: false },
+        'measure-seconds': { type: 'string' },
         scenario: { type: 'string' },
         systems: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -49,5 +57,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   const systems = (values.systems ?? allSystems.join(',')).split(',').map((s) => s.trim());
   const unknown = systems.filter((s) => !(allSystems as readonly string[]).includes(s));
   if (unknown.length > 0 || systems.length === 0) throw new BenchUsageError(`--systems: unknown ${unknown.join(', ')} (known: ${allSystems.join(', ')})`);
-  return { help: values.help, quick: values.quick, cpuProf: values['cpu-prof'], scenario: values.scenario, systems: systems as System[] };
+  const measure = values['measure-seconds'];
+  const measureSeconds = measure === undefined ? undefined : Number(measure);
+  if (measureSeconds !== undefined && (!Number.isInteger(measureSeconds) || measureSeconds < 1 || measureSeconds > 3_600)) {
+    throw new BenchUsageError(`--measure-seconds: a whole number of seconds from 1 to 3600, not ${measure}`);
+  }
+  return {
+    help: values.help,
+    quick: values.quick,
+    cpuProf: values['cpu-prof'],
+    heapProbe: values['heap-probe'],
+    measureSeconds,
+    scenario: values.scenario,
+    systems: systems as System[],
+  };
 }

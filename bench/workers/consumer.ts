@@ -1,4 +1,5 @@
 import * as amqp from 'amqplib';
+import type { Join } from '../lib/fleet.js';
 import { WebSocket } from 'ws';
 import { LatencyRecorder, timestampOf, wallMs } from '../lib/percentiles.js';
 import { decodeFrames, encodeFrame } from '../lib/stomp.js';
@@ -6,14 +7,15 @@ import { failure, inStep, StepError } from '../lib/worker-failure.js';
 
 /**
  * A load process that receives bench messages and measures latency (receive time minus the publisher's
- * timestamp), through one of three systems: the gateway (one joined WebSocket per profile), RabbitMQ
+ * timestamp), through one of three systems: the gateway (one joined WebSocket per join: a profile on one
+ * node, or on each of two nodes), RabbitMQ
  * Web-STOMP (STOMP over WebSocket, at most 100 connections, one subscription per queue, client-individual ack,
  * prefetch 100) or a raw
  * amqplib consumer (one connection, one consumer per queue, prefetch 100, ack each message).
  * Driven over IPC by bench/run.ts: start -> ready, measure, stop -> result, then it exits.
  */
 export type ConsumerStart =
-  | { cmd: 'start'; system: 'gateway'; url: string; tokens: string[]; ack: boolean }
+  | { cmd: 'start'; system: 'gateway'; joins: Join[]; ack: boolean }
   | { cmd: 'start'; system: 'stomp'; url: string; queues: string[]; prefetch: number }
   | { cmd: 'start'; system: 'amqp'; url: string; queues: string[]; prefetch: number };
 
@@ -42,11 +44,11 @@ function ackingReader(ws: WebSocket): (frame: string) => void {
   };
 }
 
-async function startGateway(url: string, tokens: string[], ack: boolean): Promise<void> {
+async function startGateway(joins: Join[], ack: boolean): Promise<void> {
   let next = 0;
   const openOne = async () => {
-    while (next < tokens.length) {
-      const token = tokens[next++]!;
+    while (next < joins.length) {
+      const { url, token } = joins[next++]!;
       const ws = new WebSocket(url, { perMessageDeflate: false });
       cleanups.push(() => ws.terminate());
       await inStep('gateway join', () => new Promise<void>((resolve, reject) => {
@@ -62,7 +64,7 @@ async function startGateway(url: string, tokens: string[], ack: boolean): Promis
       }));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(50, tokens.length) }, openOne));
+  await Promise.all(Array.from({ length: Math.min(50, joins.length) }, openOne));
 }
 
 /**
@@ -141,7 +143,7 @@ process.on('message', (raw: unknown) => {
     try {
       if (msg.cmd === 'start') {
         const start = msg as ConsumerStart;
-        if (start.system === 'gateway') await startGateway(start.url, start.tokens, start.ack);
+        if (start.system === 'gateway') await startGateway(start.joins, start.ack);
         else if (start.system === 'stomp') await startStomp(start.url, start.queues, start.prefetch);
         else await startAmqp(start.url, start.queues, start.prefetch);
         process.send!({ type: 'ready' });
