@@ -310,9 +310,13 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
   const consumer = forkWorker('consumer');
   const publisher = forkWorker('publisher');
   // Closed loop: the publisher may run `window` messages ahead of what the consumers have received.
-  const relayProgress = (m: { type: string; received?: number }) => {
-    if (m.type === 'progress') sendIfRunning(publisher, { cmd: 'delivered', delivered: Math.floor((m.received ?? 0) / copies) });
+  let liveSockets = 0;
+  const relayProgress = (m: { type: string; received?: number; liveSockets?: number }) => {
+    if (m.type !== 'progress') return;
+    liveSockets = m.liveSockets ?? 0;
+    sendIfRunning(publisher, { cmd: 'delivered', delivered: Math.floor((m.received ?? 0) / copies) });
   };
+  let sockets = profiles.length;
   try {
     if (system === 'gateway') {
       const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
@@ -320,6 +324,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
       gateways.push(...(await Promise.all(labels.map((l) => startGateway(tokens, `${system}-${scenario.name}${l}`)))));
       const joins = joinPlan(Object.keys(tokens), gateways.map((g) => g.wsUrl), scenario.sharedEvery);
       copies = copiesPerMessage(joins, profiles.length);
+      sockets = joins.length;
       consumer.send({ cmd: 'start', system, joins, ack: scenario.ack === true });
     } else {
       await declareQueues(queues);
@@ -332,6 +337,16 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
     publisher.send({ cmd: 'start', url: amqpUrl, queues, persistent: scenario.persistent, rate: scenario.rate, window });
     await nextMessage(publisher, 'ready', 30_000);
     await sleep(warmupMs);
+    if (scenario.nodes > 1) {
+      // A profile's second node sets up relay queues on both nodes before its first copy flows (a few
+      // broker round trips per profile, thousands in all): measure only once every socket has had a message.
+      const deadline = Date.now() + 180_000;
+      while (liveSockets < sockets) {
+        if (Date.now() > deadline) throw new Error(`only ${liveSockets} of ${sockets} sockets received anything within 180 s`);
+        await sleep(200);
+      }
+      await sleep(warmupMs);
+    }
 
     if (consumer.exitCode !== null || consumer.signalCode !== null) throw new Error(`the ${system} consumer process exited (${consumer.exitCode ?? consumer.signalCode})`);
     const heapBefore = heapProbe ? await Promise.all(gateways.map((g) => g.probeHeap())) : [];

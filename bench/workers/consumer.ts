@@ -20,6 +20,8 @@ export type ConsumerStart =
   | { cmd: 'start'; system: 'amqp'; url: string; queues: string[]; prefetch: number };
 
 const latency = new LatencyRecorder();
+/** Gateway sockets that have received at least one message (two-node runs wait for all: relays set up). */
+let liveSockets = 0;
 const cleanups: Array<() => Promise<void> | void> = [];
 
 function onBody(text: string): void {
@@ -58,7 +60,11 @@ async function startGateway(joins: Join[], ack: boolean): Promise<void> {
           const reply = JSON.parse(String(data)) as { status: number };
           if (reply.status !== 200) return reject(new Error(`join refused: ${String(data)}`));
           const read = ack ? ackingReader(ws) : onBody;
-          ws.on('message', (frame) => read(String(frame)));
+          let first = true;
+          ws.on('message', (frame) => {
+            if (first) (first = false), (liveSockets += 1);
+            read(String(frame));
+          });
           resolve();
         });
       }));
@@ -147,7 +153,7 @@ process.on('message', (raw: unknown) => {
         else if (start.system === 'stomp') await startStomp(start.url, start.queues, start.prefetch);
         else await startAmqp(start.url, start.queues, start.prefetch);
         process.send!({ type: 'ready' });
-        const progress = setInterval(() => process.send!({ type: "progress", received: latency.received }), 20);
+        const progress = setInterval(() => process.send!({ type: 'progress', received: latency.received, liveSockets }), 20);
         cleanups.push(() => clearInterval(progress));
       } else if (msg.cmd === 'measure') {
         latency.begin();
