@@ -33,6 +33,11 @@ export class PrimaryMetrics {
     help: 'Worker processes running, as the primary sees them',
     registers: [this.registry],
   });
+  readonly workersListening = new Gauge({
+    name: 'switchboard_workers_listening',
+    help: 'Worker processes that finished starting and accept connections',
+    registers: [this.registry],
+  });
 
   constructor() {
     this.registry.setDefaultLabels({ worker: 'primary' });

@@ -44,6 +44,10 @@ export function runPrimary(options: PrimaryOptions): void {
   let exitCode = 0;
 
   const live = () => slots.filter((s) => s.worker !== undefined).length;
+  const countWorkers = () => {
+    metrics.workersLive.set(live());
+    metrics.workersListening.set(slots.filter((s) => s.worker !== undefined && s.listened).length);
+  };
 
   const start = (slot: Slot) => {
     const node = workerNodeId(baseNodeId, slot.index);
@@ -51,12 +55,13 @@ export function runPrimary(options: PrimaryOptions): void {
     slot.worker = worker;
     slot.startedAt = Date.now();
     slot.listened = false;
-    metrics.workersLive.set(live());
+    countWorkers();
     log.info({ worker: slot.index, pid: worker.process.pid, workerNode: node }, 'worker started');
     worker.on('message', (message: unknown) => {
       collector.onMessage(worker, message);
       if ((message as { type?: unknown } | null)?.type !== 'switchboard:listening') return;
       slot.listened = true;
+      countWorkers();
       log.info({ worker: slot.index, pid: worker.process.pid, workerNode: node }, 'worker listening');
       if (!announced && slots.every((s) => s.listened)) {
         announced = true;
@@ -69,7 +74,7 @@ export function runPrimary(options: PrimaryOptions): void {
   const exited = (slot: Slot, worker: Worker, code: number | null, signal: string | null) => {
     if (slot.worker !== worker) return;
     slot.worker = undefined;
-    metrics.workersLive.set(live());
+    countWorkers();
     if (stopping) {
       log.info({ worker: slot.index, code, signal }, 'worker stopped');
       if (live() === 0) finish();

@@ -11,6 +11,14 @@ export function amqpSocketOptions(connectionName: string): { noDelay: true; clie
   return { noDelay: true, clientProperties: { connection_name: connectionName } };
 }
 
+/**
+ * Mailbox declares and consumer counts run on this many channels, round-robin. amqplib runs one RPC at a
+ * time per channel, so on a single channel a burst of first joins (a declare and a count each) waited in
+ * one line, one broker round trip after another (docs/performance.md, joins). A declare is idempotent, so
+ * any of them serves any profile; relay queue housekeeping stays on the one `declarer`, in issue order.
+ */
+export const mailboxDeclarerPoolSize = 8;
+
 /** The channels of one live connection; replaced as a whole after a reconnect or a channel's loss. */
 export interface Link {
   readonly model: ChannelModel;
@@ -29,6 +37,9 @@ export interface Link {
    * channel. Opened on demand (declarerChannel).
    */
   declarer: Promise<Channel> | undefined;
+  /** Mailbox declares and consumer counts (mailboxDeclarerChannel); each slot opened on demand, again after a refusal. */
+  readonly mailboxDeclarers: Array<Promise<Channel> | undefined>;
+  nextMailboxDeclarer: number;
   /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
   readonly returned: Set<string>;
   /** Consumer tags on `relayQueueChannel` other than relay queues' (the dead-letter log). */
@@ -52,6 +63,8 @@ export async function openLink(model: ChannelModel, log: Logger, onLost: (link: 
     relayQueueChannel,
     relayQueueAcks: new AckBatcher(relayQueueChannel),
     declarer: undefined,
+    mailboxDeclarers: Array.from({ length: mailboxDeclarerPoolSize }, () => undefined),
+    nextMailboxDeclarer: 0,
     returned: new Set(),
     otherConsumers: [],
     alive: true,
@@ -89,6 +102,25 @@ export function declarerChannel(link: Link): Promise<Channel> {
   return opened;
 }
 
+/** The next channel of the mailbox declarer pool (round-robin), opened if its slot is empty or was closed by a refusal. */
+export function mailboxDeclarerChannel(link: Link): Promise<Channel> {
+  const slot = link.nextMailboxDeclarer;
+  link.nextMailboxDeclarer = (slot + 1) % link.mailboxDeclarers.length;
+  const existing = link.mailboxDeclarers[slot];
+  if (existing) return existing;
+  const forget = () => {
+    if (link.mailboxDeclarers[slot] === opened) link.mailboxDeclarers[slot] = undefined;
+  };
+  const opened: Promise<Channel> = link.model.createChannel().then((channel) => {
+    channel.on('error', () => {});
+    channel.on('close', forget);
+    return channel;
+  });
+  opened.catch(forget);
+  link.mailboxDeclarers[slot] = opened;
+  return opened;
+}
+
 /** Forgets the declarer channel if it is `channel` (a refusal just closed it), so the next call opens another. */
 export async function dropDeclarer(link: Link, channel: Channel): Promise<void> {
   if (link.declarer && (await link.declarer.catch(() => undefined)) === channel) link.declarer = undefined;
@@ -98,7 +130,9 @@ export async function dropDeclarer(link: Link, channel: Channel): Promise<void> 
 export async function closeLinkChannels(link: Link, log: Logger): Promise<void> {
   const declarer = link.declarer ? await link.declarer.catch(() => undefined) : undefined;
   link.declarer = undefined;
-  const channels: Channel[] = [link.publisher, link.mailboxChannel, link.relayQueueChannel, ...(declarer ? [declarer] : [])];
+  const pool = await Promise.all(link.mailboxDeclarers.map((opened) => opened?.catch(() => undefined)));
+  link.mailboxDeclarers.fill(undefined);
+  const channels: Channel[] = [link.publisher, link.mailboxChannel, link.relayQueueChannel, ...(declarer ? [declarer] : []), ...pool.filter((c) => c !== undefined)];
   await Promise.all(
     channels.map((channel) => channel.close().catch((err: unknown) => log.debug({ reason: errorText(err) }, 'channel of a dropped link already closed'))),
   );
