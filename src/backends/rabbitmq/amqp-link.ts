@@ -19,15 +19,32 @@ export function amqpSocketOptions(connectionName: string): { noDelay: true; clie
  */
 export const mailboxDeclarerPoolSize = 8;
 
+/**
+ * Mailbox consumers are spread over this many channels (by profile, mailboxLaneIndex) for the same
+ * reason: each first join's `basic.consume` is an RPC, and on one channel they queued behind each other.
+ */
+export const mailboxLaneCount = 8;
+
+/** A channel that consumes mailboxes, and the batcher that settles its deliveries. */
+export interface MailboxLane {
+  readonly channel: Channel;
+  readonly acks: AckBatcher;
+}
+
+/** The lane of a profile's mailbox consumer: the same on every link, so a re-attach lands where it was. */
+export function mailboxLaneIndex(profile: string): number {
+  let hash = 0x811c9dc5; // FNV-1a
+  for (let i = 0; i < profile.length; i++) hash = Math.imul(hash ^ profile.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % mailboxLaneCount;
+}
+
 /** The channels of one live connection; replaced as a whole after a reconnect or a channel's loss. */
 export interface Link {
   readonly model: ChannelModel;
   /** Confirm channel: relays, re-publishes to mailboxes, markers, publish(). */
   readonly publisher: ConfirmChannel;
-  /** Consumes the mailboxes of the profiles joined here (single active consumer per mailbox). */
-  readonly mailboxChannel: Channel;
-  /** Settles the deliveries on `mailboxChannel`. */
-  readonly mailboxAcks: AckBatcher;
+  /** Consume the mailboxes of the profiles joined here (single active consumer per mailbox), by mailboxLaneIndex. */
+  readonly mailboxLanes: readonly MailboxLane[];
   /** Consumes this node's relay queues (one consumer each, so the prefetch is per profile) and the dead-letter log. */
   readonly relayQueueChannel: Channel;
   /** Settles the deliveries of the consumers on `relayQueueChannel`. */
@@ -53,13 +70,12 @@ export interface Link {
  */
 export async function openLink(model: ChannelModel, log: Logger, onLost: (link: Link, channel: string) => void): Promise<Link> {
   const publisher = await model.createConfirmChannel();
-  const mailboxChannel = await model.createChannel();
+  const mailboxChannels = await Promise.all(Array.from({ length: mailboxLaneCount }, () => model.createChannel()));
   const relayQueueChannel = await model.createChannel();
   const link: Link = {
     model,
     publisher,
-    mailboxChannel,
-    mailboxAcks: new AckBatcher(mailboxChannel),
+    mailboxLanes: mailboxChannels.map((channel) => ({ channel, acks: new AckBatcher(channel) })),
     relayQueueChannel,
     relayQueueAcks: new AckBatcher(relayQueueChannel),
     declarer: undefined,
@@ -69,7 +85,8 @@ export async function openLink(model: ChannelModel, log: Logger, onLost: (link: 
     otherConsumers: [],
     alive: true,
   };
-  for (const [name, channel] of [['publisher', publisher], ['mailboxes', mailboxChannel], ['relay queues', relayQueueChannel]] as const) {
+  const named: Array<[string, Channel]> = [['publisher', publisher], ...mailboxChannels.map((c, i): [string, Channel] => [`mailboxes ${i}`, c]), ['relay queues', relayQueueChannel]];
+  for (const [name, channel] of named) {
     channel.on('error', (err: Error) => log.error({ channel: name, reason: err.message }, 'broker channel error'));
     channel.on('close', () => {
       if (link.alive) onLost(link, name);
@@ -84,7 +101,7 @@ export async function openLink(model: ChannelModel, log: Logger, onLost: (link: 
 
 /** Sets each consumer's window (per consumer, not per channel): each mailbox and relay queue gets its own. */
 export async function setPrefetch(link: Link, prefetch: number): Promise<void> {
-  await link.mailboxChannel.prefetch(prefetch);
+  for (const lane of link.mailboxLanes) await lane.channel.prefetch(prefetch);
   await link.relayQueueChannel.prefetch(prefetch);
 }
 
@@ -132,7 +149,7 @@ export async function closeLinkChannels(link: Link, log: Logger): Promise<void> 
   link.declarer = undefined;
   const pool = await Promise.all(link.mailboxDeclarers.map((opened) => opened?.catch(() => undefined)));
   link.mailboxDeclarers.fill(undefined);
-  const channels: Channel[] = [link.publisher, link.mailboxChannel, link.relayQueueChannel, ...(declarer ? [declarer] : []), ...pool.filter((c) => c !== undefined)];
+  const channels: Channel[] = [link.publisher, ...link.mailboxLanes.map((lane) => lane.channel), link.relayQueueChannel, ...(declarer ? [declarer] : []), ...pool.filter((c) => c !== undefined)];
   await Promise.all(
     channels.map((channel) => channel.close().catch((err: unknown) => log.debug({ reason: errorText(err) }, 'channel of a dropped link already closed'))),
   );
