@@ -1,12 +1,14 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { createGateway } from './app.js';
 import { WorkerMetricsLink } from './cluster/cluster-metrics.js';
 import { clusterRefusal, currentWorker, workerCount } from './cluster/cluster-plan.js';
 import { runPrimary } from './cluster/primary.js';
 import { createLogger } from './observability/logger.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { silentLogger } from './core/logger.js';
+import { describeDriverFiles } from './runtime/hosts/driver-files.js';
 
 /**
  * Process entry: load config, build the app, listen, drain on SIGTERM/SIGINT. With `workers` > 1 this
@@ -36,8 +38,6 @@ async function main(): Promise<void> {
     runPrimary({ count, baseNodeId, log, shutdownTimeoutMs: loaded.config.shutdownTimeoutMs });
     return;
   }
-  // Loaded here, not at the top: the primary never serves, and what it does not load is RSS it does not hold.
-  const [{ createGateway }, { describeDriverFiles }] = await Promise.all([import('./app.js'), import('./runtime/hosts/driver-files.js')]);
   let driverFiles;
   try {
     driverFiles = await describeDriverFiles(loaded.config, loaded.file, silentLogger);
