@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
 import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
 import { summarize } from './lib/percentiles.js';
-import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, trySampleProc } from './lib/proc-stats.js';
+import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, sampleTree, trySampleProc } from './lib/proc-stats.js';
 import { compareFleet, copiesPerMessage, joinPlan, oneNodeCounterpart } from './lib/fleet.js';
 import { mailboxQueueArguments, relayQueueName } from '../src/backends/rabbitmq/topology.js';
 
@@ -48,6 +48,8 @@ interface IdleScenario {
   kind: 'idle';
   name: string;
   sockets: number;
+  /** Gateway worker processes (`workers`); more than one runs on RabbitMQ and Redis. */
+  workers: number;
 }
 interface ControlScenario {
   kind: 'control';
@@ -59,6 +61,8 @@ interface ControlScenario {
    * to the other one, which routes every exec to it (`routed`).
    */
   fleet?: 'owner' | 'routed';
+  /** bind: one gateway of this many workers on RabbitMQ and Redis (the module runs on one of them). */
+  workers?: number;
 }
 type Scenario = NotifyScenario | IdleScenario | ControlScenario;
 
@@ -80,6 +84,7 @@ interface NotifyRow {
 }
 interface IdleRow {
   scenario: string;
+  workers: number;
   sockets: number;
   joinsPerSecond: number;
   /** The gateway's CPU time per join while the sockets connected and joined (what a join costs it). */
@@ -133,10 +138,17 @@ function allScenarios(): Scenario[] {
   for (const rate of ['max', 5000] as Rate[]) {
     list.push({ kind: 'notify', name: `notify-1000-transient-${rate === 'max' ? 'max' : '5k'}-ack`, profiles: 1000, persistent: false, rate, nodes: 1, sharedEvery: 1, ack: true });
   }
-  list.push({ kind: 'idle', name: 'idle-10000', sockets: 10_000 }, { kind: 'idle', name: 'idle-19000', sockets: 19_000 });
+  list.push(
+    { kind: 'idle', name: 'idle-10000', sockets: 10_000, workers: 1 },
+    { kind: 'idle', name: 'idle-10000-workers-3', sockets: 10_000, workers: 3 },
+    { kind: 'idle', name: 'idle-19000', sockets: 19_000, workers: 1 },
+    // One process holds at most 20,000 open files here: 50,000 sockets need three workers.
+    { kind: 'idle', name: 'idle-50000-workers-3', sockets: 50_000, workers: 3 },
+  );
   list.push(
     { kind: 'control', name: 'control-bind-1000' },
     { kind: 'control', name: 'control-bind-1000-100k', changesPerSecond: 100 },
+    { kind: 'control', name: 'control-bind-1000-100k-workers-3', changesPerSecond: 100, workers: 3 },
     { kind: 'control', name: 'control-exec-100' },
     { kind: 'control', name: 'control-exec-100-fleet-owner', fleet: 'owner' },
     { kind: 'control', name: 'control-exec-100-fleet-routed', fleet: 'routed' },
@@ -149,7 +161,9 @@ function allScenarios(): Scenario[] {
 function selectScenarios(): Scenario[] {
   const all = allScenarios();
   if (picked) {
-    const chosen = all.filter((s) => s.name === picked || s.name.startsWith(`${picked}-`));
+    // Several names, comma-separated, give one run (and one table) with all of them, e.g. joins beside the ratios.
+    const names = picked.split(',').map((n) => n.trim());
+    const chosen = all.filter((s) => names.some((n) => s.name === n || s.name.startsWith(`${n}-`)));
     if (chosen.length === 0) {
       process.stderr.write(`bench: no scenario "${picked}"; known: ${all.map((s) => s.name).join(', ')}\n`);
       process.exit(2);
@@ -171,6 +185,7 @@ function selectScenarios(): Scenario[] {
 // ---------------------------------------------------------------- gateway process
 
 interface GatewayProcess {
+  /** The gateway process (the primary with several workers: sample it with sampleTree). */
   pid: number;
   url: string;
   wsUrl: string;
@@ -197,8 +212,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startGateway(tokens: Record<string, string>, label: string): Promise<GatewayProcess> {
-  return startGatewayWith({ tokens: { kind: 'static', tokens } }, label, 'dist/src/main.js', { AMQP_URL: amqpUrl });
+async function startGateway(tokens: Record<string, string>, label: string, workers = 1): Promise<GatewayProcess> {
+  const config = { tokens: { kind: 'static', tokens }, ...(workers > 1 && { workers, control: { redisKeyPrefix: `${runId}-${label}:` } }) };
+  return startGatewayWith(config, label, 'dist/src/main.js', { AMQP_URL: amqpUrl, ...(workers > 1 && { REDIS_URL: redisUrl }) });
+}
+
+/** With several workers, /health answers as soon as one of them listens: wait for all (the primary's gauge). */
+async function allWorkersListening(url: string, workers: number): Promise<boolean> {
+  if (workers <= 1) return true;
+  const text = await fetch(`${url}/metrics`).then((r) => r.text(), () => '');
+  return text.includes(`switchboard_workers_listening{worker="primary"} ${workers}`);
 }
 
 async function startGatewayWith(config: Record<string, unknown>, label: string, entry: string, env: Record<string, string>): Promise<GatewayProcess> {
@@ -244,7 +267,7 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
   while (true) {
     if (child.exitCode !== null) throw new Error(`gateway exited at start: ${stderr}`);
     const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-    if (ok) break;
+    if (ok && (await allWorkersListening(url, Number(config.workers ?? 1)))) break;
     if (Date.now() > deadline) throw new Error('gateway not healthy within 30 s');
     await sleep(100);
   }
@@ -406,12 +429,12 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
 async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
   const profiles = Array.from({ length: 1_000 }, (_, i) => `${runId}-idle-${i}`);
   const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
-  const gateway = await startGateway(tokens, scenario.name);
+  const gateway = await startGateway(tokens, scenario.name, scenario.workers);
   const perProcess = 9_000; // under the 20,000 open-files cap, and the ephemeral ports of one source address
   const workers = Array.from({ length: Math.ceil(scenario.sockets / perProcess) }, () => forkWorker('idle-clients'));
   try {
     await sleep(1_000);
-    const before = sampleProc(gateway.pid);
+    const before = sampleTree(gateway.pid);
     const startedAt = performance.now();
     const ready = workers.map((w) => nextMessage(w, 'ready', 300_000));
     workers.forEach((worker, i) => {
@@ -420,11 +443,12 @@ async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
     });
     await Promise.all(ready);
     const joinSeconds = (performance.now() - startedAt) / 1000;
-    const joined = sampleProc(gateway.pid);
+    const joined = sampleTree(gateway.pid);
     await sleep(3_000); // let allocation settle
-    const after = sampleProc(gateway.pid);
+    const after = sampleTree(gateway.pid);
     return {
       scenario: scenario.name,
+      workers: scenario.workers,
       sockets: scenario.sockets,
       joinsPerSecond: Math.round(scenario.sockets / joinSeconds),
       gatewayCpuMicrosPerJoin: round(((joined.cpuSeconds - before.cpuSeconds) * 1e6) / scenario.sockets, 1),
@@ -437,6 +461,7 @@ async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
     await Promise.all(workers.map((w) => stop(w, 5_000)));
     await gateway.stop();
     await deleteQueues([...profiles.map((p) => `message_to_user.${p}`), `switchboard.node.${gateway.nodeId}`]);
+    if (scenario.workers > 1) await deleteRedisKeys(`${runId}-${scenario.name}:`);
   }
 }
 
@@ -467,10 +492,11 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
       // The bench measures throughput, not the abuse limits.
       execsPerSecondPerSocket: 1_000_000,
       execsPerSecondPerCredential: 1_000_000,
-      ...(scenario.fleet && { redisKeyPrefix }),
+      ...((scenario.fleet || scenario.workers) && { redisKeyPrefix }),
     },
+    ...(scenario.workers && { workers: scenario.workers }),
   };
-  const env: Record<string, string> = scenario.fleet ? { REDIS_URL: redisUrl } : {};
+  const env: Record<string, string> = scenario.fleet ? { REDIS_URL: redisUrl } : scenario.workers ? { REDIS_URL: redisUrl, AMQP_URL: amqpUrl } : {};
   const nodes = await Promise.all(
     (scenario.fleet ? ['a', 'b'] : ['']).map((n) => startGatewayWith(config, `${scenario.name}${n && `-${n}`}`, 'dist/src/main.js', env)),
   );
@@ -498,12 +524,14 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
       round();
     }
     await sleep(warmupMs);
-    const before = sampleProc(gateway.pid);
+    // With workers the gateway is the whole tree (primary, workers, driver hosts); else the one process, as before.
+    const sample = scenario.workers ? sampleTree : sampleProc;
+    const before = sample(gateway.pid);
     worker.send({ cmd: 'measure' });
     await sleep(measureMs);
     const result = nextMessage<{ received: number; latenciesMs: Float64Array }>(worker, 'result', 60_000);
     worker.send({ cmd: 'stop' });
-    const after = sampleProc(gateway.pid);
+    const after = sample(gateway.pid);
     driving = false;
     const { received, latenciesMs } = await result;
     return {
@@ -519,7 +547,7 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
     if (worker.connected) worker.send({ cmd: 'close' });
     await stop(worker, 5_000);
     await Promise.all(nodes.map((n) => n.stop()));
-    if (scenario.fleet) await deleteRedisKeys(redisKeyPrefix);
+    if (scenario.fleet || scenario.workers) await deleteRedisKeys(redisKeyPrefix);
   }
 }
 
@@ -620,13 +648,13 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
   }
   if (idle.length > 0) {
     lines.push(
-      '| scenario | joined sockets | joins/s | gateway CPU µs per join | gateway RSS before MiB | after MiB | RSS per socket KiB |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| scenario | workers | joined sockets | joins/s | gateway CPU µs per join | gateway RSS before MiB | after MiB | RSS per socket KiB |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const r of idle) {
-      lines.push(`| ${r.scenario} | ${r.sockets} | ${r.joinsPerSecond} | ${r.gatewayCpuMicrosPerJoin} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
+      lines.push(`| ${r.scenario} | ${r.workers} | ${r.sockets} | ${r.joinsPerSecond} | ${r.gatewayCpuMicrosPerJoin} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
     }
-    lines.push('');
+    lines.push('', 'Idle rows: CPU and RSS of the whole gateway (with workers: the primary and every worker, summed).', '');
   }
   if (control.length > 0) {
     lines.push('| scenario | sockets | per second | p50 ms | p99 ms | p99.9 ms | gateway CPU % | RSS MiB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');

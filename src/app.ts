@@ -45,7 +45,7 @@ import { registerAdminStats } from './http/admin-stats.js';
 import { readLiveMetrics } from './observability/live-reading.js';
 import { LiveSampler } from './observability/live-series.js';
 import { registerConsoleFiles } from './http/console-files.js';
-import { registerHealth } from './http/health.js';
+import { registerHealth, type WorkerIdentity } from './http/health.js';
 import { registerMetrics } from './http/metrics.js';
 import { registerNotifyPublish } from './http/notify-publish.js';
 import { ProfileHub } from './notify/profile-hub.js';
@@ -70,6 +70,8 @@ export interface GatewayOptions {
   drivers?: DriverRegistry;
   /** Driver files named in the configuration, as describeDriverFiles found them (main.ts). */
   driverFiles?: Record<string, DriverFile>;
+  /** Set when this gateway is worker `index` of `count` under a primary (`workers` > 1; cluster/). */
+  worker?: WorkerIdentity;
 }
 
 export interface Gateway {
@@ -106,6 +108,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const log = options.logger ?? createLogger(config.logLevel, nodeId, undefined, config.logFormat);
   const clock = options.clock ?? systemClock;
   const metrics = new GatewayMetrics();
+  if (options.worker) metrics.registry.setDefaultLabels({ worker: String(options.worker.index) });
 
   const brokerLog = log.child({ component: 'broker' });
   const broker: NotificationBroker = config.amqpUrl
@@ -236,8 +239,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   installErrorHandling(http, log);
   registerCors(http, config.allowedOrigins);
-  registerHealth(http, nodeId, () => backends);
-  registerMetrics(http, metrics);
+  registerHealth(http, nodeId, () => backends, options.worker);
+  registerMetrics(http, metrics, options.worker?.clusterMetrics);
   registerNotifyPublish(http, { broker, credentials, log: log.child({ component: 'publish' }), metrics, maxBodyBytes: 1024 * 1024, maxMessageBytes: config.notify.maxMessageBytes });
   const controlAuth = {
     credentials,
@@ -280,6 +283,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     maxBufferedBytes: config.maxBufferedBytes,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     maxConnectionsPerCredential: config.maxConnectionsPerCredential,
+    nodeId,
     log: log.child({ component: 'transport' }),
     metrics,
   });

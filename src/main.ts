@@ -1,9 +1,19 @@
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createGateway } from './app.js';
+import { WorkerMetricsLink } from './cluster/cluster-metrics.js';
+import { clusterRefusal, currentWorker, workerCount } from './cluster/cluster-plan.js';
+import { runPrimary } from './cluster/primary.js';
+import { createLogger } from './observability/logger.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { silentLogger } from './core/logger.js';
 import { describeDriverFiles } from './runtime/hosts/driver-files.js';
 
-/** Process entry: load config, build the app, listen, drain on SIGTERM/SIGINT. */
+/**
+ * Process entry: load config, build the app, listen, drain on SIGTERM/SIGINT. With `workers` > 1 this
+ * process is the primary (cluster/primary.ts) and each worker it forks runs the rest of this function.
+ */
 async function main(): Promise<void> {
   let loaded;
   try {
@@ -14,6 +24,19 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  const count = workerCount(loaded.config);
+  const refusal = clusterRefusal(loaded.config, count);
+  if (refusal) {
+    process.stderr.write(`switchboard: ${refusal}\n`);
+    process.exit(2);
+  }
+  const worker = currentWorker();
+  if (count > 1 && cluster.isPrimary) {
+    const baseNodeId = loaded.config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const log = createLogger(loaded.config.logLevel, `${baseNodeId}-primary`, undefined, loaded.config.logFormat);
+    runPrimary({ count, baseNodeId, log, shutdownTimeoutMs: loaded.config.shutdownTimeoutMs });
+    return;
   }
   let driverFiles;
   try {
@@ -27,7 +50,11 @@ async function main(): Promise<void> {
   }
   let gateway;
   try {
-    gateway = createGateway({ config: loaded.config, configFile: loaded.file, driverFiles });
+    // The link needs the gateway's registry, and the gateway asks the link: bound once both exist.
+    let link: WorkerMetricsLink | undefined;
+    const cluster = worker && { ...worker, clusterMetrics: () => link!.cluster() };
+    gateway = createGateway({ config: loaded.config, configFile: loaded.file, driverFiles, ...(cluster && { worker: cluster }) });
+    if (worker) link = new WorkerMetricsLink(gateway.metrics.registry);
   } catch (err) {
     process.stderr.write(`switchboard: cannot start: ${(err as Error).message}\n`);
     process.exit(2);
@@ -61,7 +88,9 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
 
   try {
-    await gateway.listen();
+    const port = await gateway.listen();
+    // The primary says "all workers listening" once each worker has sent this.
+    if (worker) process.send?.({ type: 'switchboard:listening', port });
   } catch (err) {
     log.error({ err }, 'cannot start');
     await gateway.close().catch(() => {});

@@ -9,7 +9,8 @@ Measures the gateway beside RabbitMQ Web-STOMP and a raw amqplib consumer on thi
 (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672). Without options: every scenario, about 15 minutes.
 
   --quick                 three short scenarios (about two to three minutes)
-  --scenario <name>       one scenario, or every scenario whose name starts with <name>-
+  --scenario <name>[,...] one scenario, or every scenario whose name starts with <name>-; several
+                          comma-separated names are measured in one run (one table)
   --systems <list>        comma-separated among gateway, stomp, amqp (default: all three)
   --cpu-prof              also write the gateway's CPU profile to bench/results/profiles/
   --heap-probe            notify rows: force a GC and write a heap snapshot of each gateway process before

@@ -55,3 +55,48 @@ export function trySampleProc(pid: number | undefined): ProcSample | undefined {
     return undefined;
   }
 }
+
+/** The pids of `pid`'s children, grandchildren and so on (from /proc/<pid>/task/<tid>/children). */
+export function descendants(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  for (let i = 0; i < queue.length && i < 10_000; i++) {
+    const parent = queue[i]!;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${parent}/task`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    for (const tid of tasks) {
+      let text = '';
+      try {
+        text = readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const child of text.split(' ').filter(Boolean).map(Number)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * sampleProc summed over a process and its descendants: with `workers` > 1 the gateway is a primary, its
+ * workers and their driver hosts. CPU time of descendants that already exited is not counted.
+ */
+export function sampleTree(pid: number): ProcSample & { processes: number } {
+  const own = sampleProc(pid);
+  let processes = 1;
+  for (const child of descendants(pid)) {
+    const sample = trySampleProc(child);
+    if (!sample) continue;
+    own.cpuSeconds += sample.cpuSeconds;
+    own.rssBytes += sample.rssBytes;
+    processes += 1;
+  }
+  return { ...own, processes };
+}

@@ -16,6 +16,7 @@ const envBindings: ReadonlyArray<{ env: string; path: string[]; read: 'string' |
   { env: 'TLS_CERT_FILE', path: ['tls', 'certFile'], read: 'string' },
   { env: 'TLS_KEY_FILE', path: ['tls', 'keyFile'], read: 'string' },
   { env: 'NODE_ID', path: ['nodeId'], read: 'string' },
+  { env: 'WORKERS', path: ['workers'], read: 'int' },
   { env: 'QUEUE_PREFIX', path: ['notify', 'queuePrefix'], read: 'string' },
   { env: 'JOIN_DEADLINE_MS', path: ['notify', 'joinDeadlineMs'], read: 'int' },
   { env: 'RETENTION_MAX_LENGTH', path: ['notify', 'retention', 'maxLength'], read: 'int' },

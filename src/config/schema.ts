@@ -148,6 +148,12 @@ export const configSchema = z.strictObject({
   redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   /** Name of this gateway node in logs, metrics and RabbitMQ connection names. Default: host name + pid. */
   nodeId: z.string().min(1).optional(),
+  /**
+   * Gateway processes behind the one port (node:cluster): 1 runs the gateway in this process, as before;
+   * more forks that many workers, each a fleet node `<nodeId>-w<n>` (needs amqpUrl and redisUrl: the
+   * memory broker and state are per process); `auto`: os.availableParallelism().
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(1024)]).default(1),
   /** Seconds of grace on SIGTERM before the process exits anyway. */
   shutdownTimeoutMs: z.number().int().min(100).max(60_000).default(8_000),
   /** Ping idle sockets this often; one that has not answered the previous ping is closed. */

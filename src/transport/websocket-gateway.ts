@@ -37,6 +37,12 @@ export interface WebSocketGatewayOptions {
   maxConnectionsPerAddress?: number;
   /** Open sockets one credential may hold, on routes that name one (0: no cap). */
   maxConnectionsPerCredential?: number;
+  /**
+   * Sent as `X-Switchboard-Node` on every upgrade's 101 answer: behind a load balancer or with several
+   * workers on one port, which node took the socket is otherwise invisible to the client and to whoever
+   * reads its logs.
+   */
+  nodeId?: string;
 }
 
 export const shuttingDownCloseCode = 1001;
@@ -94,6 +100,8 @@ export class WebSocketGateway {
 
   route<Context>(path: string, route: UpgradeRoute<Context>): void {
     const wss = new WebSocketServer({ noServer: true, maxPayload: route.maxPayloadBytes, perMessageDeflate: false, clientTracking: false });
+    const node = this.options.nodeId;
+    if (node !== undefined && /^[\x21-\x7e]+$/.test(node)) wss.on('headers', (headers) => headers.push(`X-Switchboard-Node: ${node}`));
     this.routes.set(path, { route, wss });
   }
 

@@ -28,6 +28,8 @@ export class TestClient {
   private cursor = 0;
   closeCode: number | undefined;
   readonly closed: Promise<number>;
+  /** Headers of the gateway's 101 answer (e.g. `x-switchboard-node`: which node or worker took the socket). */
+  upgradeHeaders: Record<string, string | string[] | undefined> = {};
 
   private violation: string | undefined;
 
@@ -35,6 +37,7 @@ export class TestClient {
     readonly ws: WebSocket,
     checkFrame: (text: string) => boolean,
   ) {
+    ws.once('upgrade', (res) => (this.upgradeHeaders = res.headers));
     ws.on('message', (data, isBinary) => {
       const text = isBinary ? `<binary ${String((data as Buffer).length)}>` : (data as Buffer).toString('utf8');
       if (isBinary || !checkFrame(text)) {

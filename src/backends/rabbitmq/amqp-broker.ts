@@ -141,7 +141,7 @@ export class AmqpBroker implements NotificationBroker {
         .catch((err: unknown) => this.options.log.warn({ reason: errorText(err) }, 'could not hand back the relay queues'));
     }
     // Acks still waiting for their batch go out now: otherwise their messages would be delivered again.
-    link?.mailboxAcks.flush();
+    for (const lane of link?.mailboxLanes ?? []) lane.acks.flush();
     link?.relayQueueAcks.flush();
     await this.connection.close();
   }

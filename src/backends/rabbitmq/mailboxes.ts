@@ -2,7 +2,7 @@ import type { Channel } from 'amqplib';
 import type { RetentionConfig } from '../../config/schema.js';
 import type { ProfileId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import { declarerChannel, errorText, type Link } from './amqp-link.js';
+import { errorText, type Link, mailboxDeclarerChannel } from './amqp-link.js';
 import {
   deadLetterExchangeName,
   deadLetterInspectionLimit,
@@ -57,7 +57,7 @@ export class Mailboxes {
   }
 
   private async declare(link: Link, queue: string): Promise<number> {
-    const channel = await declarerChannel(link);
+    const channel = await mailboxDeclarerChannel(link);
     let consumers: number;
     try {
       ({ consumerCount: consumers } = await channel.assertQueue(queue, {

@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { DeliveryHandler, DeliveryVerdict } from '../../core/notification-broker.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
-import { confirmPublish, errorText, type Link } from './amqp-link.js';
+import { confirmPublish, errorText, type Link, type MailboxLane, mailboxLaneIndex } from './amqp-link.js';
 import { DeliveryModeTracker } from './delivery-mode-tracker.js';
 import type { Mailboxes } from './mailboxes.js';
 import { expiredCopyToDrop, markerHeaders, readMarker, relayCopyHeaders, relayIdOf, type RelayIds } from './relay-protocol.js';
@@ -44,6 +44,8 @@ export class ProfileSubscription {
   private mailboxConsumerTag: string | undefined;
   private readonly mode: DeliveryModeTracker;
   readonly mailbox: string;
+  /** Which of a link's mailbox channels consumes this profile's mailbox (amqp-link.ts, mailboxLaneIndex). */
+  private readonly laneIndex: number;
   /** This node's relay queue for the profile (topology.ts, relayQueueName). */
   readonly relayQueue: ProfileRelayQueue;
   /** This node put a hello in the mailbox on its current attach, so the active node may relay to it. */
@@ -61,6 +63,7 @@ export class ProfileSubscription {
     private readonly handler: DeliveryHandler,
   ) {
     this.mailbox = ctx.mailboxes.name(profile);
+    this.laneIndex = mailboxLaneIndex(profile);
     this.relayQueue = new ProfileRelayQueue(
       relayQueueName(ctx.nodeId, profile),
       this.mailbox,
@@ -89,13 +92,13 @@ export class ProfileSubscription {
     const othersPossible = (await ctx.mailboxes.consumerCount(link, this.mailbox)) !== 0 || this.relayQueue.declared;
     this.mode.attached(othersPossible);
     if (othersPossible) await this.relayQueue.ensure(link);
-    const { consumerTag } = await link.mailboxChannel.consume(
+    const { consumerTag } = await this.lane(link).channel.consume(
       this.mailbox,
-      link.mailboxAcks.tracking((msg) => this.onMailboxMessage(link, msg)),
+      this.lane(link).acks.tracking((msg) => this.onMailboxMessage(link, msg)),
     );
     if (!this.active || !link.alive) {
       // Unsubscribed (or disconnected) while attaching.
-      if (link.alive) await link.mailboxChannel.cancel(consumerTag).catch((e: unknown) => this.logCleanupFailure('mailbox consumer', e));
+      if (link.alive) await this.lane(link).channel.cancel(consumerTag).catch((e: unknown) => this.logCleanupFailure('mailbox consumer', e));
       if (link.alive && !this.active) await this.relayQueue.close(link).catch((e: unknown) => this.logCleanupFailure('relay queue', e));
       return;
     }
@@ -161,7 +164,7 @@ export class ProfileSubscription {
   async cancelMailboxConsumer(link: Link): Promise<void> {
     const tag = this.mailboxConsumerTag;
     this.mailboxConsumerTag = undefined;
-    if (tag && link.alive) await link.mailboxChannel.cancel(tag);
+    if (tag && link.alive) await this.lane(link).channel.cancel(tag);
   }
 
   private onMailboxMessage(link: Link, msg: ConsumeMessage | null): void {
@@ -181,19 +184,19 @@ export class ProfileSubscription {
     const marker = readMarker(headers);
     if (marker !== undefined) {
       this.onMarker(link, marker.marker, marker.node);
-      link.mailboxAcks.ack(msg);
+      this.lane(link).acks.ack(msg);
       return;
     }
     if (expiredCopyToDrop(headers, profileId)) {
       // A copy that waited out its time in another node's (abandoned) relay queue: the node that relayed
       // it had its own copy. Sending it on would only bounce it through that queue again.
-      link.mailboxAcks.ack(msg);
+      this.lane(link).acks.ack(msg);
       log.info({ profileId }, 'expired relay copy of another node dropped');
       return;
     }
     const check = checkNotification(msg.content);
     if (!check.ok) {
-      link.mailboxAcks.nack(msg, false);
+      this.lane(link).acks.nack(msg, false);
       metrics?.messagesDeadLettered.inc();
       log.warn({ profileId, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
       return;
@@ -205,7 +208,7 @@ export class ProfileSubscription {
     if (!this.active || this.reattachTimer !== undefined) {
       // Left the profile, or stepping aside (stepAside): the consumer's cancel is on its way. Keep it for
       // the next holder.
-      link.mailboxAcks.nack(msg, true);
+      this.lane(link).acks.nack(msg, true);
       return;
     }
     // In flight from here on, not from its publish: while it waits for the relay queue below, a count
@@ -223,7 +226,7 @@ export class ProfileSubscription {
       () => {
         this.mode.relayFailed();
         if (!link.alive) return;
-        link.mailboxAcks.nack(msg, true);
+        this.lane(link).acks.nack(msg, true);
         this.stepAside(link);
       },
     );
@@ -271,9 +274,9 @@ export class ProfileSubscription {
       if (err || returned) {
         this.mode.relayFailed();
         if (returned) log.warn({ profileId: this.profile }, 'relay copy unroutable; requeued in the mailbox');
-        link.mailboxAcks.nack(msg, true);
+        this.lane(link).acks.nack(msg, true);
       } else {
-        link.mailboxAcks.ack(msg);
+        this.lane(link).acks.ack(msg);
       }
     };
     try {
@@ -302,8 +305,8 @@ export class ProfileSubscription {
     const verdict = this.deliverLocally(msg.content);
     const settle = (v: DeliveryVerdict) => {
       if (!link.alive) return;
-      if (v === 'ack') link.mailboxAcks.ack(msg);
-      else link.mailboxAcks.nack(msg, v !== 'reject');
+      if (v === 'ack') this.lane(link).acks.ack(msg);
+      else this.lane(link).acks.nack(msg, v !== 'reject');
     };
     if (typeof verdict === 'string') settle(verdict);
     else verdict.then(settle, () => settle('requeue'));
@@ -378,6 +381,10 @@ export class ProfileSubscription {
       () => link.relayQueueAcks.ack(msg),
       () => link.relayQueueAcks.nack(msg, true),
     );
+  }
+
+  private lane(link: Link): MailboxLane {
+    return link.mailboxLanes[this.laneIndex]!;
   }
 
   private logCleanupFailure(what: string, err: unknown): void {
