@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Message } from 'amqplib';
-import { AckBatcher, type SettlingChannel } from '../../src/backends/rabbitmq/ack-batcher.js';
+import { AckBatcher, holdBehindPendingFlushes, type SettlingChannel } from '../../src/backends/rabbitmq/ack-batcher.js';
 
 /**
  * A channel that keeps RabbitMQ's books: which tags are outstanding, and what a (multiple) ack or a nack
@@ -63,12 +63,30 @@ describe('ack batcher', () => {
     assert.equal(batcher.outstanding, 0);
   });
 
-  it('acknowledges messages behind a pending one singly, so they free their consumer window now', () => {
+  it('covers messages settled behind a pending one with one multiple ack once it settles within the hold', () => {
     const { books, batcher, msgs, endTurn } = setup(5);
     batcher.ack(msgs[1]!);
     batcher.ack(msgs[2]!);
     endTurn();
+    assert.deepEqual(books.frames, [], 'they wait for the pending one');
+    batcher.ack(msgs[0]!);
+    endTurn();
+    assert.deepEqual(books.frames, ['ack<=3']);
+    assert.deepEqual([...books.outstanding], [4, 5]);
+  });
+
+  it('acknowledges messages behind a pending one singly after the hold, so they free their consumer window', () => {
+    const { books, batcher, msgs, endTurn, flushPending } = setup(5);
+    batcher.ack(msgs[1]!);
+    batcher.ack(msgs[2]!);
+    for (let i = 1; i < holdBehindPendingFlushes; i++) {
+      endTurn();
+      assert.ok(flushPending(), 'another flush is scheduled while some wait');
+    }
+    assert.deepEqual(books.frames, []);
+    endTurn();
     assert.deepEqual(books.frames, ['ack 2', 'ack 3']);
+    assert.equal(flushPending(), false);
     assert.deepEqual([...books.outstanding], [1, 4, 5]);
 
     batcher.ack(msgs[0]!);
@@ -82,7 +100,7 @@ describe('ack batcher', () => {
   it('never names an already settled tag in a multiple ack', () => {
     const { books, batcher, msgs, endTurn } = setup(4);
     batcher.ack(msgs[3]!);
-    endTurn();
+    for (let i = 0; i < holdBehindPendingFlushes; i++) endTurn();
     batcher.ack(msgs[0]!);
     batcher.ack(msgs[1]!);
     batcher.ack(msgs[2]!);
@@ -135,7 +153,7 @@ describe('ack batcher', () => {
       batcher.ack(msg);
       if (tag % 100 === 0) endTurn();
     }
-    endTurn();
+    for (let i = 0; i < holdBehindPendingFlushes; i++) endTurn();
     assert.deepEqual([...books.outstanding], [1]);
     assert.equal(batcher.outstanding, 1);
     assert.ok(batcher.retained <= 1_100, `kept ${batcher.retained} entries for one outstanding delivery`);
