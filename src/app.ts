@@ -280,6 +280,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const sockets = new WebSocketGateway(http.server, {
     heartbeatIntervalMs: config.heartbeatIntervalMs,
+    clock,
     maxBufferedBytes: config.maxBufferedBytes,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     maxConnectionsPerCredential: config.maxConnectionsPerCredential,

@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from '../core/clock.js';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -29,6 +30,8 @@ export interface UpgradeRoute<Context = unknown> {
 
 export interface WebSocketGatewayOptions {
   heartbeatIntervalMs: number;
+  /** Drives the heartbeat, so a test can find a dead peer without waiting for real time. */
+  clock?: Clock;
   /** A socket with more unsent bytes than this is closed with `slowConsumerCloseCode`. */
   maxBufferedBytes: number;
   log: Logger;
@@ -65,7 +68,7 @@ export class WebSocketGateway {
   private readonly routes = new Map<string, { route: UpgradeRoute<any>; wss: WebSocketServer }>();
   private readonly sockets = new Set<SocketConnection>();
   private readonly connectionContext: ConnectionContext;
-  private readonly heartbeat: NodeJS.Timeout;
+  private cancelHeartbeat: () => void = () => {};
   private accepting = true;
   private nextId = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
@@ -89,8 +92,14 @@ export class WebSocketGateway {
         this.release(connection);
       },
     };
-    this.heartbeat = setInterval(() => this.beat(), options.heartbeatIntervalMs);
-    this.heartbeat.unref();
+    const clock = options.clock ?? systemClock;
+    const beatEvery = () => {
+      this.cancelHeartbeat = clock.schedule(options.heartbeatIntervalMs, () => {
+        this.beat();
+        if (this.accepting) beatEvery();
+      });
+    };
+    beatEvery();
     options.metrics.probeBufferedBytes(() => {
       let bytes = 0;
       for (const { ws } of this.sockets) bytes += ws.bufferedAmount;
@@ -115,7 +124,7 @@ export class WebSocketGateway {
   /** Stops accepting upgrades and closes every socket with 1001; resolves when all are closed. */
   async close(graceMs = 3_000): Promise<void> {
     this.accepting = false;
-    clearInterval(this.heartbeat);
+    this.cancelHeartbeat();
     const closing = [...this.sockets].map(
       ({ ws }) =>
         new Promise<void>((resolve) => {

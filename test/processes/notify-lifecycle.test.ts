@@ -50,12 +50,16 @@ describe('gateway lifecycle', () => {
 
   it('closes a peer that stops answering pings', async () => {
     const logs = captureLogs();
-    const gw = await startGateway({ heartbeatIntervalMs: 100 }, { logger: logs.logger });
+    const clock = new FakeClock();
+    // Ten seconds between heartbeats (under the 30 s join deadline): only the injected clock makes this test see one.
+    const gw = await startGateway({ heartbeatIntervalMs: 10_000 }, { logger: logs.logger, clock });
     try {
       const client = await TestClient.connect(gw.wsUrl);
       const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       // A dead peer: its socket stops reading, so it never answers the server's pings.
       socket.pause();
+      clock.advance(10_000); // a ping
+      clock.advance(10_000); // no pong since: terminated
       await logs.waitFor((l) => l.msg === 'dead peer: terminating');
       await logs.waitFor((l) => l.msg === 'disconnected' && l.channel === 'notify');
       socket.resume();
