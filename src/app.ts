@@ -125,7 +125,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         metrics,
       })
     : new MemoryBroker(config.notify.retention, clock, brokerLog, metrics, config.notify.prefetch);
-  const verifier = new CachingTokenVerifier(createTokenVerifier(config.tokens, options.configFile, log.child({ component: 'tokens' })), {
+  const verifier = new CachingTokenVerifier(createTokenVerifier(config.tokens, options.configFile, log.child({ component: 'tokens' }), clock), {
     ttlMs: config.notify.tokenCacheMs,
     maxEntries: config.notify.tokenCacheMaxEntries,
     clock,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
+import { type Clock, systemClock } from '../../core/clock.js';
 import { GatewayError } from '../../core/errors.js';
 import { profileId } from '../../core/ids.js';
 import type { TokenGrant, TokenVerifier } from '../../core/token-verifier.js';
@@ -15,7 +16,12 @@ export class StaticTokenVerifier implements TokenVerifier {
   readonly kind = 'static';
   private readonly grants = new Map<string, TokenGrant>();
 
-  constructor(config: StaticConfig, configFile?: string) {
+  constructor(
+    config: StaticConfig,
+    configFile?: string,
+    /** Expiry is judged on the gateway's clock, so a test moves it instead of waiting. */
+    private readonly clock: Clock = systemClock,
+  ) {
     const tokens: Record<string, string> = { ...config.tokens };
     if (config.file) {
       const path = resolve(configFile ? dirname(configFile) : process.cwd(), config.file);
@@ -42,7 +48,7 @@ export class StaticTokenVerifier implements TokenVerifier {
   async verify(token: string): Promise<TokenGrant> {
     const grant = this.grants.get(token);
     if (!grant) throw new GatewayError('unauthorized', 'Invalid authorization token.');
-    if (grant.expiresAt !== undefined && grant.expiresAt <= Date.now()) throw new GatewayError('unauthorized', 'Authorization token expired.');
+    if (grant.expiresAt !== undefined && grant.expiresAt <= this.clock.now()) throw new GatewayError('unauthorized', 'Authorization token expired.');
     return grant;
   }
 
