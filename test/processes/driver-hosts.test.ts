@@ -36,7 +36,9 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
           { id: 'mod-loop-1', driver: `${fixtures}/crash-on-load.js` },
         ],
         execTimeoutMs: 2_000,
-        hosts: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000, maxOldSpaceMb: 64, restartInitialMs: 200, restartMaxMs: 1_600 },
+        // A host loading its driver sends no heartbeat: 1 s was shorter than a load on a busy CI machine, and
+        // the watchdog then killed the misbehaving driver's host before every test could use it.
+        hosts: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2_500, maxOldSpaceMb: 64, restartInitialMs: 200, restartMaxMs: 1_600 },
       },
     });
     control = await TestClient.connect(`${gw.wsUrl}${controlPath}?api-key=demo-admin-key`);
@@ -61,6 +63,20 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
     socket.send({ id, cmd: 'exec', sys: mod === 'Display' ? 'sys-demo' : 'sys-bad', mod, index: 1, name, args });
     const frame = JSON.parse(await socket.nextMatching((f) => f.startsWith(`{"id":${id},`), 15_000)) as { type: string; value?: unknown; error_code?: number; msg?: string };
     return { ...frame, ms: performance.now() - sentAt };
+  };
+
+  /**
+   * Resolves once the misbehaving module answers its healthy method: after the previous case (or a slow
+   * first load) its host may still be on its way back, which the log says when it is.
+   */
+  const misbehavingAnswers = async () => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const from = gw.logs.length;
+      if ((await exec('Misbehaving', 'healthy')).type === 'success') return;
+      const back = (l: Record<string, any>) => l.msg === 'module state changed' && l.module === 'mod-bad-1' && l.running === true && gw.logs.indexOf(l) >= from;
+      await gw.waitForLog(back, 15_000).catch(() => {});
+    }
+    assert.fail('the misbehaving module never answered its healthy method');
   };
 
   /**
@@ -105,7 +121,7 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
     ['throwLater', 'returns, then its raw timer crashes the host'],
   ] as const) {
     it(`${method}: ${expected}; the sockets never notice; the module is back within 10 s`, async () => {
-      assert.equal((await exec('Misbehaving', 'healthy')).type, 'success');
+      await misbehavingAnswers();
       const logsBefore = gw.logs.length;
       const logged = (match: (l: Record<string, any>) => boolean) => gw.waitForLog((l) => match(l) && gw.logs.indexOf(l) >= logsBefore, 15_000);
       // The same measure with nothing failing, just before: on a machine busy with other tests, the test's
@@ -136,6 +152,7 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
   }
 
   it('a driver changing status faster than the gateway fans it out: bounded in flight, the exec answers after its last write is stored', async () => {
+    await misbehavingAnswers();
     const binder = await TestClient.connect(`${gw.wsUrl}${controlPath}?api-key=demo-admin-key`);
     try {
       binder.send({ id: 1, cmd: 'bind', sys: 'sys-bad', mod: 'Misbehaving', index: 1, name: 'counter' });
