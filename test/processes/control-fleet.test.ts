@@ -335,20 +335,23 @@ describe('control fleet: three nodes on one Redis, one PJLink device', { timeout
   });
 
   it('a node cut off from Redis stops its modules before another node takes them over', async () => {
-    // Two fresh nodes: `cut` reaches Redis through a proxy the test cuts and ranks first for the projector.
+    // Two fresh nodes: the cut one reaches Redis through a proxy the test cuts and ranks first for the projector.
     for (const [name, gw] of [...nodes]) {
       await gw.stop();
       nodes.delete(name);
     }
     await device.until(0, 10_000);
     const id = (name: string) => `${keyPrefix}${name}`;
-    // Half of all names rank below `cut`; one of 40 does but for a chance of 2^-40.
-    const other = Array.from({ length: 40 }, (_, i) => `other-${i}`).find((name) => ownerOf(moduleId(projector), [id('cut'), id(name)]) === id('cut'))!;
+    // Both names are chosen so that `cut` always ranks first: the top of a few candidates is cut, any other
+    // candidate survives. (Searching for a survivor below a fixed `cut` fails whenever `cut` itself ranks low.)
+    const candidates = Array.from({ length: 4 }, (_, i) => `candidate-${i}`);
+    const cut = ownerOf(moduleId(projector), candidates.map(id))!.slice(keyPrefix.length);
+    const other = candidates.find((name) => name !== cut)!;
     const proxy: TcpProxy = await startTcpProxy(6379);
     try {
-      const cutNode = await start('cut', `redis://127.0.0.1:${proxy.port}`);
+      const cutNode = await start(cut, `redis://127.0.0.1:${proxy.port}`);
       const survivor = await start(other);
-      assert.equal(await owner(survivor), 'cut');
+      assert.equal(await owner(survivor), cut);
       await device.until(1, 10_000);
       await proxy.cut();
       // The cut node stops the projector (its device connection closes) first; then the survivor takes it.
