@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { moduleId } from '../../src/core/ids.js';
+import { ownerOf } from '../../src/fleet/rendezvous.js';
 
 const mainScript = resolve('dist/src/main.js');
 
@@ -92,21 +94,23 @@ export async function startGatewayProcess(config: Record<string, unknown>, env: 
 }
 
 /**
- * Resolves once gateway processes sharing one Redis agree on the fleet (all of them live) and every module
- * runs on the same node in two reads 200 ms apart, as the admin stats report it.
+ * Resolves once gateway processes sharing one Redis are all live in the fleet and every module runs on the
+ * node that rendezvous hashing ranks first among them, as the admin stats report it. That state is final
+ * (nothing ranks higher, so nothing moves again), so no quiet period is needed.
  */
 export async function processFleetSettled(gateways: ReadonlyArray<Pick<GatewayProcess, 'url'>>, apiKey = 'demo-admin-key', timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let previous = '';
   for (;;) {
     const res = await fetch(`${gateways[0]!.url}/api/admin/v1/stats`, { headers: { 'X-API-Key': apiKey } });
     const stats = (await res.json()) as { fleet: { nodes: string[]; modules: Record<string, { node: string; running: boolean } | null> } | null };
+    const nodes = stats.fleet?.nodes ?? [];
     const placed = Object.entries(stats.fleet?.modules ?? {});
-    const settled = stats.fleet?.nodes.length === gateways.length && placed.length > 0 && placed.every(([, p]) => p?.running === true);
-    const now = JSON.stringify(placed);
-    if (settled && now === previous) return;
-    previous = settled ? now : '';
-    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${now}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const settled =
+      nodes.length === gateways.length &&
+      placed.length > 0 &&
+      placed.every(([module, p]) => p?.running === true && p.node === ownerOf(moduleId(module), nodes));
+    if (settled) return;
+    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${JSON.stringify(stats.fleet)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/app.js';
 import { type Config, configSchema } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { ownerOf } from '../../src/fleet/rendezvous.js';
 
 export const demoTokens = { 'demo-token-alice': 'alice', 'demo-token-bob': 'bob' };
 export const demoApiKeys = [
@@ -90,22 +91,20 @@ export async function publishOverHttp(gw: RunningGateway, profile: string, body:
 }
 
 /**
- * Resolves once in-process gateways sharing one Redis agree on the fleet and every module runs on exactly
- * one of them, twice in a row 100 ms apart: right after a fleet starts, modules move to the nodes that
- * rank first for them (and a demo driver that moves starts again from its initial values).
+ * Resolves once in-process gateways sharing one Redis run every module on the node that rendezvous
+ * hashing ranks first among all of them, and nowhere else. That state is final (no node ranks higher, so
+ * nothing moves again), so no quiet period is needed: right after a fleet starts, modules move to the
+ * nodes that rank first for them (and a demo driver that moves starts again from its initial values).
  */
 export async function fleetSettled(gateways: readonly RunningGateway[], timeoutMs = 15_000): Promise<void> {
-  const modules = gateways[0]!.gateway.directory.modules().length;
+  const nodes = gateways.map((g) => g.gateway.nodeId);
+  const modules = gateways[0]!.gateway.directory.modules().map((m) => m.id);
+  const expected = gateways.map((g) => modules.filter((m) => ownerOf(m, nodes) === g.gateway.nodeId).sort().join(','));
   const deadline = Date.now() + timeoutMs;
-  let previous = '';
   for (;;) {
     const placed = gateways.map((g) => g.gateway.runtime.loadedModules().sort().join(','));
-    const all = placed.flatMap((p) => (p ? p.split(',') : []));
-    const agreed = new Set(all).size === modules && all.length === modules;
-    const now = placed.join('|');
-    if (agreed && now === previous) return;
-    previous = agreed ? now : '';
-    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${placed.join(' | ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (placed.every((p, i) => p === expected[i])) return;
+    if (Date.now() > deadline) throw new Error(`fleet not settled in ${timeoutMs} ms: ${placed.join(' | ')}; expected ${expected.join(' | ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -109,17 +109,33 @@ const once = <T>(observable: Observable<T>, what = 'request') =>
 /** The client's model objects as plain data (it adds class instances and defaults). */
 const plain = (v: unknown) => JSON.parse(JSON.stringify(v)) as Record<string, unknown>;
 
-function waitFor<T>(values: T[], match: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const check = () => {
-      const found = values.find(match);
-      if (found !== undefined) return resolve(found);
-      if (Date.now() - started > timeoutMs) return reject(new Error(`ts-client never saw ${what}; saw ${JSON.stringify(values)}`));
-      setTimeout(check, 10);
-    };
-    check();
-  });
+/** Values a subscription delivered, in order; `waitFor` resolves on the first match, already seen or to come. */
+class Seen<T> {
+  readonly values: T[] = [];
+  private readonly waiters = new Set<(v: T) => boolean>();
+
+  push(value: T): void {
+    this.values.push(value);
+    for (const waiter of [...this.waiters]) if (waiter(value)) this.waiters.delete(waiter);
+  }
+
+  waitFor(match: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+    const found = this.values.find(match);
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const waiter = (v: T) => {
+        if (!match(v)) return false;
+        clearTimeout(timer);
+        resolve(v);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        reject(new Error(`ts-client never saw ${what}; saw ${JSON.stringify(this.values)}`));
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
 }
 
 try {
@@ -151,14 +167,14 @@ try {
   } else {
   const mod = client.getModule(scenario.sys, 'Display', 1);
   const power = mod.binding<boolean>('power');
-  const seen: Array<boolean | null> = [];
+  const seen = new Seen<boolean | null>();
   power.listen().subscribe((v) => {
     if (v !== undefined) seen.push(v);
   });
   power.bind();
-  const initial = await waitFor(seen, () => true, 'the current value');
+  const initial = await seen.waitFor(() => true, 'the current value');
   const execResult = await mod.execute('power', [true]);
-  const notified = await waitFor(seen, (v) => v === true, 'the notify of power=true');
+  const notified = await seen.waitFor((v) => v === true, 'the notify of power=true');
   let volumeError: unknown;
   try {
     await mod.execute('volume', [500]);
