@@ -4,18 +4,7 @@ import './live-charts.css';
 import { errorText, h, panel } from './dom.js';
 import { pollWhileVisible } from './poll.js';
 import { api, apiKey, onApiKeyChange } from './settings.js';
-
-/** `live` of GET /api/admin/v1/stats: the node's last minutes, one point per interval, in columns. */
-interface Live {
-  intervalMs: number;
-  t: number[];
-  sockets: Record<string, number[]>;
-  messagesIn: number[];
-  messagesOut: number[];
-  latencyP50Ms: Array<number | null>;
-  latencyP99Ms: Array<number | null>;
-  execs: number[];
-}
+import type { LiveSnapshot as Live } from '../../src/protocol/live-snapshot.js';
 
 type Column = Array<number | null>;
 

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { BackendHealth } from '../core/backend-state.js';
 import { clearanceRank, type CredentialStore } from '../core/credentials.js';
 import type { ModulePlacementRecord } from '../core/fleet.js';
-import type { LiveSnapshot } from '../observability/live-series.js';
+import type { LiveSnapshot } from '../protocol/live-snapshot.js';
 import { requireApiKey } from './api-key.js';
 import { httpError } from './errors.js';
 

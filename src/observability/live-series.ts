@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import type { LiveSnapshot } from '../protocol/live-snapshot.js';
 import { bucketDelta, histogramQuantile, type Bucket } from './histogram-quantile.js';
 
 /** Cumulative values read from the metrics at one instant. */
@@ -11,22 +12,6 @@ export interface Reading {
   execs: number;
   /** The delivery latency histogram's cumulative buckets, in seconds. */
   latency: readonly Bucket[];
-}
-
-/**
- * The last minutes of a node, one point per interval, in columns (what uPlot draws): `t` in Unix seconds
- * at the end of each interval; rates per second over that interval; latency percentiles in milliseconds
- * over the deliveries of that interval only (null when there were none), not since start.
- */
-export interface LiveSnapshot {
-  intervalMs: number;
-  t: number[];
-  sockets: Record<string, number[]>;
-  messagesIn: number[];
-  messagesOut: number[];
-  latencyP50Ms: Array<number | null>;
-  latencyP99Ms: Array<number | null>;
-  execs: number[];
 }
 
 interface Point {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { LiveSnapshot } from '../../src/observability/live-series.js';
+import type { LiveSnapshot } from '../../src/protocol/live-snapshot.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { publishOverHttp, startGateway, type RunningGateway } from '../helpers/gateway.js';
 import { join, TestClient } from '../helpers/ws-client.js';
