@@ -4,7 +4,6 @@ import { createServer, Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as amqp from 'amqplib';
-import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } from './lib/children.js';
 import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
@@ -12,6 +11,7 @@ import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, sampleTree, trySampleProc } from './lib/proc-stats.js';
 import { compareFleet, copiesPerMessage, joinPlan, oneNodeCounterpart } from './lib/fleet.js';
 import { mailboxQueueArguments, relayQueueName } from '../src/backends/rabbitmq/topology.js';
+import { deleteKeysWithPrefix, redisUrl } from '../test/helpers/redis.js';
 
 /**
  * `npm run bench [-- --quick] [-- --scenario <name or prefix>] [-- --cpu-prof]` (`-- --help`: usage): Switchboard beside RabbitMQ
@@ -22,7 +22,6 @@ import { mailboxQueueArguments, relayQueueName } from '../src/backends/rabbitmq/
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const stompUrl = process.env.STOMP_URL ?? 'ws://127.0.0.1:15674/ws';
 const runId = `bench${Date.now().toString(36)}`;
 // The gateway's default retention (config schema): the STOMP and raw runs declare identical queues.
@@ -461,7 +460,7 @@ async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
     await Promise.all(workers.map((w) => stop(w, 5_000)));
     await gateway.stop();
     await deleteQueues([...profiles.map((p) => `message_to_user.${p}`), `switchboard.node.${gateway.nodeId}`]);
-    if (scenario.workers > 1) await deleteRedisKeys(`${runId}-${scenario.name}:`);
+    if (scenario.workers > 1) await deleteKeysWithPrefix(`${runId}-${scenario.name}:`);
   }
 }
 
@@ -547,7 +546,7 @@ async function runControl(scenario: ControlScenario): Promise<ControlRow> {
     if (worker.connected) worker.send({ cmd: 'close' });
     await stop(worker, 5_000);
     await Promise.all(nodes.map((n) => n.stop()));
-    if (scenario.fleet || scenario.workers) await deleteRedisKeys(redisKeyPrefix);
+    if (scenario.fleet || scenario.workers) await deleteKeysWithPrefix(redisKeyPrefix);
   }
 }
 
@@ -562,21 +561,6 @@ async function moduleOwner(via: GatewayProcess, key: string, module: string): Pr
     await sleep(100);
   }
   throw new Error(`${module} not placed within 10 s`);
-}
-
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
-  try {
-    for (let cursor = '0'; ; ) {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (found.length > 0) await redis.del(...found);
-      cursor = next;
-      if (cursor === '0') break;
-    }
-  } finally {
-    await redis.quit();
-  }
 }
 
 // ---------------------------------------------------------------- report
