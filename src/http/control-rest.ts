@@ -5,12 +5,13 @@ import type { ControlCommands, ModuleAddress } from '../control/control-commands
 import { parseModuleSlug, reachableSystem, resolveModule } from '../control/targets.js';
 import type { Principal } from '../core/credentials.js';
 import type { ModulePlacementRecord } from '../core/fleet.js';
-import { type ErrorCode, GatewayError, isGatewayError } from '../core/errors.js';
+import { GatewayError, isGatewayError } from '../core/errors.js';
 import { type ModuleId, type ZoneId, zoneId as toZoneId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { StatusStore } from '../core/status-store.js';
 import type { ModuleRecord, SystemDirectory, SystemRecord, ZoneRecord } from '../core/system-directory.js';
 import { statusObjectJson } from '../protocol/control.js';
+import { httpStatusByCode } from '../protocol/http-status.js';
 import { pathOf } from './errors.js';
 import { type ModuleAdminDeps, registerModuleAdmin } from './module-admin-rest.js';
 
@@ -26,24 +27,6 @@ export interface ControlRestDeps {
   /** Module lifecycle: show, start/stop, state, settings (module-admin-rest.ts). */
   moduleAdmin: ModuleAdminDeps;
 }
-
-/** GatewayError code -> HTTP status for the REST endpoints beside the control socket. */
-export const controlHttpStatusByCode = {
-  parse_error: 400,
-  bad_request: 400,
-  unknown_command: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  system_not_found: 404,
-  module_not_found: 404,
-  conflict: 409,
-  rate_limited: 429,
-  request_failed: 500,
-  internal: 500,
-  unavailable: 503,
-  timeout: 504,
-} as const satisfies Record<ErrorCode, number>;
 
 export const apiBase = '/api/engine/v2';
 const defaultLimit = 100;
@@ -225,7 +208,7 @@ function sendError(err: unknown, req: FastifyRequest, reply: FastifyReply, log: 
   const path = pathOf(req.url);
   const credential = req.controlPrincipal?.id ?? (err instanceof ScopeRefusal ? err.credentialId : undefined);
   if (isGatewayError(err)) {
-    const status = controlHttpStatusByCode[err.code];
+    const status = httpStatusByCode[err.code];
     if (status === 401 || status === 403) log.warn({ status, method: req.method, path, credential, remote: req.ip, reason: err.message }, 'control REST refused');
     else log.info({ status, method: req.method, path, credential, reason: err.message }, 'control REST error');
     return reply.code(status).send({ error: err.message });

@@ -1,19 +1,8 @@
 import type { ErrorCode } from '../core/errors.js';
+import { httpStatusByCode } from './http-status.js';
 
-/** GatewayError code -> the notification channel's HTTP-like `status` (spec: notify-protocol.md, "Errors"). */
-export const notifyStatusByCode = {
-  parse_error: 400,
-  bad_request: 400,
-  unknown_command: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  system_not_found: 404,
-  module_not_found: 404,
-  conflict: 409,
-  rate_limited: 429,
-  request_failed: 500,
-  internal: 500,
-  unavailable: 503,
-  timeout: 503,
-} as const satisfies Record<ErrorCode, number>;
+/**
+ * GatewayError code -> the notification channel's HTTP-like `status` (spec: notify-protocol.md, "Errors"):
+ * the REST statuses, except that a timeout is a 503 (the spec lists no 504; a client retries either way).
+ */
+export const notifyStatusByCode = { ...httpStatusByCode, timeout: 503 } as const satisfies Record<ErrorCode, number>;

@@ -63,7 +63,7 @@ describe('token expiry while joined (jwt)', () => {
   });
 });
 
-describe('token expiry and revocation while joined (http)', () => {
+describe('token expiry, revocation and an unavailable token service while joined (http)', () => {
   let fake: FakePrivicore;
   let gw: RunningGateway;
   // Expiries, revalidations and the token cache run on this clock, which the fake API counts from too.
@@ -122,29 +122,6 @@ describe('token expiry and revocation while joined (http)', () => {
     } finally {
       await client.close();
     }
-  });
-
-});
-
-describe('token service down during a revalidation (http)', () => {
-  let fake: FakePrivicore;
-  let gw: RunningGateway;
-  // Revalidations and the expiry run on this clock, which the fake API counts from too.
-  const clock = new FakeClock(Date.now());
-
-  before(async () => {
-    fake = await FakePrivicore.start(() => clock.now());
-    gw = await startGateway(
-      {
-        tokens: { kind: 'http', baseUrl: fake.baseUrl, timeoutMs: 5_000 },
-        notify: { tokenRevalidateMs: 1_000, tokenCacheMs: 200 },
-      },
-      { clock },
-    );
-  });
-  after(async () => {
-    await gw.close();
-    await fake.stop();
   });
 
   it('keeps the channel while the token service is down during a revalidation, and still expires it on time', async () => {

@@ -179,8 +179,11 @@ process.on('message', (batch: ToHost[]) => {
     else void handle(message);
   }
 });
-// The gateway is gone: nothing of this host may outlive it.
+// The gateway is gone: nothing of this host may outlive it. A gateway that stops while this host is still
+// loading its imports disconnects before the listener exists, and the heartbeat below would then keep an
+// orphan alive until the gateway's kill timer: so the channel is checked once the listener is in place.
 process.on('disconnect', () => process.exit(0));
+if (!process.connected) process.exit(0);
 // A driver's stray throw leaves its modules in an unknown state: say so on their debug streams and exit,
 // so the gateway restarts the host and reloads them.
 process.on('uncaughtException', (err) => {
