@@ -76,6 +76,11 @@ interface NotifyRow {
   cpuMicrosPerMessage: number | null;
   rssMiB: number | null;
   brokerCpuPercent: number | null;
+  /**
+   * Two-node rows: ms from "every socket joined" until every socket had its first message, the relay's
+   * set-up (relay queues declared, bound and consumed on both nodes; 200 ms resolution).
+   */
+  firstMessageAllSocketsMs?: number;
   /** Two-node rows: each node's CPU % and RSS (the row's CPU, µs and RSS are the two together). */
   perNode?: Array<{ cpuPercent: number; rssMiB: number }>;
   /** --heap-probe: each gateway's memory right after a forced GC, before the measurement and after it. */
@@ -353,6 +358,8 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
       consumer.send({ cmd: 'start', system, url: system === 'stomp' ? stompUrl : amqpUrl, queues, prefetch: 100 });
     }
     await nextMessage(consumer, 'ready', 120_000);
+    const joinedAt = Date.now();
+    let firstMessageAllSocketsMs: number | undefined;
 
     consumer.on('message', relayProgress);
     const window = Math.min(5_000, 1_000 * scenario.profiles);
@@ -367,6 +374,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
         if (Date.now() > deadline) throw new Error(`only ${liveSockets} of ${sockets} sockets received anything within 180 s`);
         await sleep(200);
       }
+      firstMessageAllSocketsMs = Date.now() - joinedAt;
       await sleep(warmupMs);
     }
 
@@ -405,6 +413,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
       cpuMicrosPerMessage: cpuSeconds !== undefined && received > 0 ? round((cpuSeconds * 1e6) / received, 2) : null,
       rssMiB: after.proc ? round(after.proc.rssBytes / 2 ** 20, 1) : null,
       brokerCpuPercent: before.broker && after.broker ? round(cpuPercent(before.broker, after.broker), 1) : null,
+      ...(firstMessageAllSocketsMs !== undefined && { firstMessageAllSocketsMs }),
       ...(gateways.length > 1 &&
         beforeAll.length === afterAll.length && {
           perNode: afterAll.map((a, i) => ({ cpuPercent: round(cpuPercent(beforeAll[i]!, a), 1), rssMiB: round(a.rssBytes / 2 ** 20, 1) })),
@@ -605,12 +614,13 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
     );
     if (fleet.length > 0) {
       const met = (v: boolean | null) => (v === null ? '' : v ? ' (met)' : ' (missed)');
-      lines.push('| two-node scenario | one-node row | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio | per node CPU % / RSS MiB |');
-      lines.push('| --- | --- | ---: | ---: | ---: | --- |');
+      lines.push('| two-node scenario | one-node row | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio | per node CPU % / RSS MiB | all joined → first message at every socket, ms |');
+      lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: |');
       for (const c of fleet) {
-        const perNode = notify.find((r) => r.scenario === c.scenario && r.system === 'gateway')?.perNode ?? [];
+        const two = notify.find((r) => r.scenario === c.scenario && r.system === 'gateway');
+        const perNode = two?.perNode ?? [];
         lines.push(
-          `| ${c.scenario} | ${c.oneNode} | ${f(c.throughputRatio)}${met(c.throughputMet)} | ${f(c.p99DiffMs, 3)}${met(c.p99Met)} | ${f(c.cpuRatio)}${met(c.cpuMet)} | ${perNode.map((n) => `${n.cpuPercent} / ${n.rssMiB}`).join(', ')} |`,
+          `| ${c.scenario} | ${c.oneNode} | ${f(c.throughputRatio)}${met(c.throughputMet)} | ${f(c.p99DiffMs, 3)}${met(c.p99Met)} | ${f(c.cpuRatio)}${met(c.cpuMet)} | ${perNode.map((n) => `${n.cpuPercent} / ${n.rssMiB}`).join(', ')} | ${two?.firstMessageAllSocketsMs ?? '—'} |`,
         );
       }
       lines.push('', 'Two-node rows: deliveries over both nodes\' sockets (a message reaches each socket of its profile), CPU % and µs per delivery of both gateway processes together, RSS of both. Targets (issue 16): ratio ≥ 0.70 at max rate, p99 within 2 ms at 1k/s, CPU ratio ≤ 1.5.', '');
@@ -692,7 +702,7 @@ async function main(): Promise<void> {
         });
         if (!row) continue;
         notify.push(row);
-        console.log(`${row.scenario} ${row.system}: ${row.deliveriesPerSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.processCpuPercent ?? '—'}% ${row.cpuMicrosPerMessage ?? '—'} µs/msg`);
+        console.log(`${row.scenario} ${row.system}: ${row.deliveriesPerSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.processCpuPercent ?? '—'}% ${row.cpuMicrosPerMessage ?? '—'} µs/msg${row.firstMessageAllSocketsMs !== undefined ? `, every socket's first message ${row.firstMessageAllSocketsMs} ms after all joined` : ''}`);
       }
     } else if (scenario.kind === 'idle') {
       const row = await runIdle(scenario);

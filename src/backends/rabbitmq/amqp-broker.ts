@@ -141,8 +141,7 @@ export class AmqpBroker implements NotificationBroker {
         .catch((err: unknown) => this.options.log.warn({ reason: errorText(err) }, 'could not hand back the relay queues'));
     }
     // Acks still waiting for their batch go out now: otherwise their messages would be delivered again.
-    for (const lane of link?.mailboxLanes ?? []) lane.acks.flush();
-    link?.relayQueueAcks.flush();
+    for (const lane of [...(link?.mailboxLanes ?? []), ...(link?.relayQueueLanes ?? [])]) lane.acks.flush();
     await this.connection.close();
   }
 

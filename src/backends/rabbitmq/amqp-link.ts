@@ -15,27 +15,43 @@ export function amqpSocketOptions(connectionName: string): { noDelay: true; clie
  * Mailbox declares and consumer counts run on this many channels, round-robin. amqplib runs one RPC at a
  * time per channel, so on a single channel a burst of first joins (a declare and a count each) waited in
  * one line, one broker round trip after another (docs/performance.md, joins). A declare is idempotent, so
- * any of them serves any profile; relay queue housekeeping stays on the one `declarer`, in issue order.
+ * any of them serves any profile.
  */
 export const mailboxDeclarerPoolSize = 8;
 
 /**
- * Mailbox consumers are spread over this many channels (by profile, mailboxLaneIndex) for the same
- * reason: each first join's `basic.consume` is an RPC, and on one channel they queued behind each other.
+ * Relay queue housekeeping (declare, bind, unbind) runs on this many channels, a queue always on the one
+ * its name hashes to: so the operations on one queue keep their issue order (a bind never overtakes its
+ * declare, nor an unbind its bind), while the relay queues of a thousand profiles coming up at once no
+ * longer wait for each other on one channel (docs/performance.md, issue 16).
+ */
+export const relayDeclarerPoolSize = 8;
+
+/**
+ * Mailbox consumers are spread over this many channels (by profile, laneIndex) for the same reason:
+ * each first join's `basic.consume` is an RPC, and on one channel they queued behind each other.
  */
 export const mailboxLaneCount = 8;
 
-/** A channel that consumes mailboxes, and the batcher that settles its deliveries. */
-export interface MailboxLane {
+/** Relay queue consumers too (by profile, laneIndex): a profile's copies stay in order on one channel. */
+export const relayQueueLaneCount = 8;
+
+/** A channel that consumes (mailboxes, or relay queues), and the batcher that settles its deliveries. */
+export interface ConsumerLane {
   readonly channel: Channel;
   readonly acks: AckBatcher;
 }
 
-/** The lane of a profile's mailbox consumer: the same on every link, so a re-attach lands where it was. */
-export function mailboxLaneIndex(profile: string): number {
+/** The lane of a profile's consumer among `count`: the same on every link, so a re-attach lands where it was. */
+export function laneIndex(key: string, count: number): number {
   let hash = 0x811c9dc5; // FNV-1a
-  for (let i = 0; i < profile.length; i++) hash = Math.imul(hash ^ profile.charCodeAt(i), 0x01000193);
-  return (hash >>> 0) % mailboxLaneCount;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % count;
+}
+
+/** The lane of a profile's mailbox consumer. */
+export function mailboxLaneIndex(profile: string): number {
+  return laneIndex(profile, mailboxLaneCount);
 }
 
 /** The channels of one live connection; replaced as a whole after a reconnect or a channel's loss. */
@@ -44,22 +60,23 @@ export interface Link {
   /** Confirm channel: relays, re-publishes to mailboxes, markers, publish(). */
   readonly publisher: ConfirmChannel;
   /** Consume the mailboxes of the profiles joined here (single active consumer per mailbox), by mailboxLaneIndex. */
-  readonly mailboxLanes: readonly MailboxLane[];
-  /** Consumes this node's relay queues (one consumer each, so the prefetch is per profile) and the dead-letter log. */
-  readonly relayQueueChannel: Channel;
-  /** Settles the deliveries of the consumers on `relayQueueChannel`. */
-  readonly relayQueueAcks: AckBatcher;
+  readonly mailboxLanes: readonly ConsumerLane[];
   /**
-   * Declares mailboxes and relay queues, binds, unbinds and deletes; a refused operation closes only this
-   * channel. Opened on demand (declarerChannel).
+   * Consume this node's relay queues (one consumer each, so the prefetch is per profile; a queue on the
+   * lane its profile hashes to); lane 0 also the dead-letter log.
    */
-  declarer: Promise<Channel> | undefined;
+  readonly relayQueueLanes: readonly ConsumerLane[];
+  /**
+   * Relay queue declares, binds and unbinds (relayDeclarerChannel); a refused operation closes only its
+   * channel. Each slot opened on demand, again after a refusal.
+   */
+  readonly relayDeclarers: Array<Promise<Channel> | undefined>;
   /** Mailbox declares and consumer counts (mailboxDeclarerChannel); each slot opened on demand, again after a refusal. */
   readonly mailboxDeclarers: Array<Promise<Channel> | undefined>;
   nextMailboxDeclarer: number;
   /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
   readonly returned: Set<string>;
-  /** Consumer tags on `relayQueueChannel` other than relay queues' (the dead-letter log). */
+  /** Consumer tags on relay queue lane 0 other than relay queues' (the dead-letter log). */
   readonly otherConsumers: string[];
   alive: boolean;
 }
@@ -71,21 +88,24 @@ export interface Link {
 export async function openLink(model: ChannelModel, log: Logger, onLost: (link: Link, channel: string) => void): Promise<Link> {
   const publisher = await model.createConfirmChannel();
   const mailboxChannels = await Promise.all(Array.from({ length: mailboxLaneCount }, () => model.createChannel()));
-  const relayQueueChannel = await model.createChannel();
+  const relayChannels = await Promise.all(Array.from({ length: relayQueueLaneCount }, () => model.createChannel()));
   const link: Link = {
     model,
     publisher,
     mailboxLanes: mailboxChannels.map((channel) => ({ channel, acks: new AckBatcher(channel) })),
-    relayQueueChannel,
-    relayQueueAcks: new AckBatcher(relayQueueChannel),
-    declarer: undefined,
+    relayQueueLanes: relayChannels.map((channel) => ({ channel, acks: new AckBatcher(channel) })),
+    relayDeclarers: Array.from({ length: relayDeclarerPoolSize }, () => undefined),
     mailboxDeclarers: Array.from({ length: mailboxDeclarerPoolSize }, () => undefined),
     nextMailboxDeclarer: 0,
     returned: new Set(),
     otherConsumers: [],
     alive: true,
   };
-  const named: Array<[string, Channel]> = [['publisher', publisher], ...mailboxChannels.map((c, i): [string, Channel] => [`mailboxes ${i}`, c]), ['relay queues', relayQueueChannel]];
+  const named: Array<[string, Channel]> = [
+    ['publisher', publisher],
+    ...mailboxChannels.map((c, i): [string, Channel] => [`mailboxes ${i}`, c]),
+    ...relayChannels.map((c, i): [string, Channel] => [`relay queues ${i}`, c]),
+  ];
   for (const [name, channel] of named) {
     channel.on('error', (err: Error) => log.error({ channel: name, reason: err.message }, 'broker channel error'));
     channel.on('close', () => {
@@ -101,32 +121,33 @@ export async function openLink(model: ChannelModel, log: Logger, onLost: (link: 
 
 /** Sets each consumer's window (per consumer, not per channel): each mailbox and relay queue gets its own. */
 export async function setPrefetch(link: Link, prefetch: number): Promise<void> {
-  for (const lane of link.mailboxLanes) await lane.channel.prefetch(prefetch);
-  await link.relayQueueChannel.prefetch(prefetch);
-}
-
-/** The channel for declares and relay queue housekeeping, opened again after a refusal closed it. */
-export function declarerChannel(link: Link): Promise<Channel> {
-  if (link.declarer) return link.declarer;
-  const opened: Promise<Channel> = link.model.createChannel().then((channel) => {
-    channel.on('error', () => {});
-    channel.on('close', () => {
-      if (link.declarer === opened) link.declarer = undefined;
-    });
-    return channel;
-  });
-  link.declarer = opened;
-  return opened;
+  for (const lane of [...link.mailboxLanes, ...link.relayQueueLanes]) await lane.channel.prefetch(prefetch);
 }
 
 /** The next channel of the mailbox declarer pool (round-robin), opened if its slot is empty or was closed by a refusal. */
 export function mailboxDeclarerChannel(link: Link): Promise<Channel> {
   const slot = link.nextMailboxDeclarer;
   link.nextMailboxDeclarer = (slot + 1) % link.mailboxDeclarers.length;
-  const existing = link.mailboxDeclarers[slot];
+  return pooledChannel(link, link.mailboxDeclarers, slot);
+}
+
+/** The relay declarer channel of `queue` (the slot its name hashes to), opened if empty or closed by a refusal. */
+export function relayDeclarerChannel(link: Link, queue: string): Promise<Channel> {
+  return pooledChannel(link, link.relayDeclarers, laneIndex(queue, link.relayDeclarers.length));
+}
+
+/** Forgets `queue`'s relay declarer if it is `channel` (a refusal just closed it), so the next call opens another. */
+export async function dropRelayDeclarer(link: Link, queue: string, channel: Channel): Promise<void> {
+  const slot = laneIndex(queue, link.relayDeclarers.length);
+  const opened = link.relayDeclarers[slot];
+  if (opened && (await opened.catch(() => undefined)) === channel && link.relayDeclarers[slot] === opened) link.relayDeclarers[slot] = undefined;
+}
+
+function pooledChannel(link: Link, slots: Array<Promise<Channel> | undefined>, slot: number): Promise<Channel> {
+  const existing = slots[slot];
   if (existing) return existing;
   const forget = () => {
-    if (link.mailboxDeclarers[slot] === opened) link.mailboxDeclarers[slot] = undefined;
+    if (slots[slot] === opened) slots[slot] = undefined;
   };
   const opened: Promise<Channel> = link.model.createChannel().then((channel) => {
     channel.on('error', () => {});
@@ -134,22 +155,17 @@ export function mailboxDeclarerChannel(link: Link): Promise<Channel> {
     return channel;
   });
   opened.catch(forget);
-  link.mailboxDeclarers[slot] = opened;
+  slots[slot] = opened;
   return opened;
-}
-
-/** Forgets the declarer channel if it is `channel` (a refusal just closed it), so the next call opens another. */
-export async function dropDeclarer(link: Link, channel: Channel): Promise<void> {
-  if (link.declarer && (await link.declarer.catch(() => undefined)) === channel) link.declarer = undefined;
 }
 
 /** Closes a dead link's channels; unsettled deliveries go back to their queues. */
 export async function closeLinkChannels(link: Link, log: Logger): Promise<void> {
-  const declarer = link.declarer ? await link.declarer.catch(() => undefined) : undefined;
-  link.declarer = undefined;
-  const pool = await Promise.all(link.mailboxDeclarers.map((opened) => opened?.catch(() => undefined)));
+  const pool = await Promise.all([...link.mailboxDeclarers, ...link.relayDeclarers].map((opened) => opened?.catch(() => undefined)));
   link.mailboxDeclarers.fill(undefined);
-  const channels: Channel[] = [link.publisher, ...link.mailboxLanes.map((lane) => lane.channel), link.relayQueueChannel, ...(declarer ? [declarer] : []), ...pool.filter((c) => c !== undefined)];
+  link.relayDeclarers.fill(undefined);
+  const lanes = [...link.mailboxLanes, ...link.relayQueueLanes];
+  const channels: Channel[] = [link.publisher, ...lanes.map((lane) => lane.channel), ...pool.filter((c) => c !== undefined)];
   await Promise.all(
     channels.map((channel) => channel.close().catch((err: unknown) => log.debug({ reason: errorText(err) }, 'channel of a dropped link already closed'))),
   );

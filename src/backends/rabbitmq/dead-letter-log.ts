@@ -7,13 +7,15 @@ import { deadLetterLogQueueName } from './topology.js';
 
 /**
  * Consumes `<deadLetterQueue>.log` on the link, logging each dead-lettered message once across the fleet
- * (the nodes' consumers compete for the queue). The consumer's tag joins the link's other consumers.
+ * (the nodes' consumers compete for the queue). On relay queue lane 0; the consumer's tag joins the link's
+ * other consumers.
  */
 export async function consumeDeadLetterLog(
   link: Link,
   options: { deadLetterQueue: string; mailboxes: Mailboxes; log: Logger; metrics?: GatewayMetrics },
 ): Promise<void> {
   const { log, metrics, deadLetterQueue, mailboxes } = options;
+  const lane = link.relayQueueLanes[0]!;
   const onMessage = (msg: ConsumeMessage | null) => {
     if (msg === null) return;
     const deaths = (msg.properties.headers?.['x-death'] as Array<{ reason?: string; queue?: string }> | undefined) ?? [];
@@ -27,8 +29,8 @@ export async function consumeDeadLetterLog(
     } else {
       log.warn({ profileId, queue, reason, deadLetterQueue }, 'message dead-lettered');
     }
-    link.relayQueueAcks.ack(msg);
+    lane.acks.ack(msg);
   };
-  const { consumerTag } = await link.relayQueueChannel.consume(deadLetterLogQueueName(deadLetterQueue), link.relayQueueAcks.tracking(onMessage));
+  const { consumerTag } = await lane.channel.consume(deadLetterLogQueueName(deadLetterQueue), lane.acks.tracking(onMessage));
   link.otherConsumers.push(consumerTag);
 }

@@ -1,6 +1,6 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../core/logger.js';
-import { errorText, type Link } from './amqp-link.js';
+import { type ConsumerLane, errorText, laneIndex, type Link, relayQueueLaneCount } from './amqp-link.js';
 import type { RelayQueues } from './relay-queues.js';
 
 /** The relay queue's consumer on one link. */
@@ -22,6 +22,8 @@ export class ProfileRelayQueue {
   declared = false;
   /** Declaring, binding and consuming the queue on one link; cleared when that link drops. */
   private consumer: Consumer | undefined;
+  /** Which of a link's relay queue lanes consumes the queue (by profile, as the mailbox's). */
+  private readonly laneIndex: number;
 
   constructor(
     readonly queue: string,
@@ -33,7 +35,14 @@ export class ProfileRelayQueue {
     private readonly onCopy: (link: Link, msg: ConsumeMessage | null) => void,
     /** The queue is consumed on a link: copies may be relayed. */
     private readonly onLive: () => void,
-  ) {}
+  ) {
+    this.laneIndex = laneIndex(profileId, relayQueueLaneCount);
+  }
+
+  /** The lane the queue is consumed on: its copies are settled there (an ack on another channel is refused). */
+  lane(link: Link): ConsumerLane {
+    return link.relayQueueLanes[this.laneIndex]!;
+  }
 
   /** Copies may be relayed on `link` now, with no wait. */
   liveOn(link: Link): boolean {
@@ -80,7 +89,7 @@ export class ProfileRelayQueue {
     this.consumer = undefined;
     if (consumer?.link === link) {
       await consumer.ready.catch(() => {});
-      if (consumer.tag && link.alive) await link.relayQueueChannel.cancel(consumer.tag);
+      if (consumer.tag && link.alive) await this.lane(link).channel.cancel(consumer.tag);
     }
     if (!this.declared) return;
     await this.relayQueues.remove(link, this.queue, this.mailbox);
@@ -92,9 +101,10 @@ export class ProfileRelayQueue {
     this.declared = true;
     await this.relayQueues.bind(link, this.queue, this.mailbox);
     if (this.consumer !== consumer || !link.alive) throw new Error('relay queue no longer wanted on this link');
-    const { consumerTag } = await link.relayQueueChannel.consume(
+    const lane = this.lane(link);
+    const { consumerTag } = await lane.channel.consume(
       this.queue,
-      link.relayQueueAcks.tracking((msg) => this.onCopy(link, msg)),
+      lane.acks.tracking((msg) => this.onCopy(link, msg)),
       { exclusive: true },
     );
     consumer.tag = consumerTag;

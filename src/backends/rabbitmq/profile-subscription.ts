@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { DeliveryHandler, DeliveryVerdict } from '../../core/notification-broker.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { checkNotification } from '../../protocol/notify.js';
-import { confirmPublish, errorText, type Link, type MailboxLane, mailboxLaneIndex } from './amqp-link.js';
+import { confirmPublish, errorText, type Link, type ConsumerLane, mailboxLaneIndex } from './amqp-link.js';
 import { DeliveryModeTracker } from './delivery-mode-tracker.js';
 import type { Mailboxes } from './mailboxes.js';
 import { expiredCopyToDrop, markerHeaders, readMarker, relayCopyHeaders, relayIdOf, type RelayIds } from './relay-protocol.js';
@@ -366,24 +366,25 @@ export class ProfileSubscription {
 
   private settleCopy(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
     if (!link.alive) return; // unacknowledged: it stays in this node's durable queue
+    const { acks } = this.relayQueue.lane(link);
     if (verdict === 'ack') {
-      link.relayQueueAcks.ack(msg);
+      acks.ack(msg);
       return;
     }
     if (verdict === 'reject') {
       // Dropped: a relay queue dead-letters into the mailbox, which would only bring it back.
       this.ctx.metrics?.messagesDeadLettered.inc();
-      link.relayQueueAcks.ack(msg);
+      acks.ack(msg);
       return;
     }
     // A copy an ack-mode client did not acknowledge goes back even when other nodes hold the profile.
     this.ctx.relayQueues.giveBack(link, msg, verdict === 'redeliver').then(
-      () => link.relayQueueAcks.ack(msg),
-      () => link.relayQueueAcks.nack(msg, true),
+      () => acks.ack(msg),
+      () => acks.nack(msg, true),
     );
   }
 
-  private lane(link: Link): MailboxLane {
+  private lane(link: Link): ConsumerLane {
     return link.mailboxLanes[this.laneIndex]!;
   }
 

@@ -1,6 +1,6 @@
 import type { Channel, Message } from 'amqplib';
 import type { Logger } from '../../core/logger.js';
-import { confirmPublish, declarerChannel, dropDeclarer, errorText, type Link } from './amqp-link.js';
+import { confirmPublish, dropRelayDeclarer, errorText, type Link, relayDeclarerChannel } from './amqp-link.js';
 import type { Mailboxes } from './mailboxes.js';
 import type { ProfileRelayQueue } from './profile-relay-queue.js';
 import { endMarkerHeaders, mailboxHeadersOf, mayGiveBack, relayIdOf, type RelayIds } from './relay-protocol.js';
@@ -22,26 +22,26 @@ export class RelayQueues {
   /** Declares the relay queue and binds it to the profile's mailbox name on the relay exchange. */
   async declare(link: Link, queue: string, mailbox: string): Promise<void> {
     const args = { durable: true, arguments: relayQueueArguments(this.options.nodeQueueExpiresMs, mailbox) };
-    const channel = await declarerChannel(link);
+    const channel = await relayDeclarerChannel(link, queue);
     try {
       await channel.assertQueue(queue, args);
     } catch (err) {
       if ((err as { code?: number }).code !== 406) throw err;
       // Left by an earlier run with another notify.nodeQueueExpiresMs: empty it and start afresh. The
       // refusal closed the declarer channel.
-      await dropDeclarer(link, channel);
+      await dropRelayDeclarer(link, queue, channel);
       await this.empty(link, queue);
-      await (await declarerChannel(link)).assertQueue(queue, args);
+      await (await relayDeclarerChannel(link, queue)).assertQueue(queue, args);
     }
   }
 
   async bind(link: Link, queue: string, mailbox: string): Promise<void> {
-    await (await declarerChannel(link)).bindQueue(queue, relayExchange, mailbox);
+    await (await relayDeclarerChannel(link, queue)).bindQueue(queue, relayExchange, mailbox);
   }
 
   /** Unbinds the queue (no new copies), gives back what it holds and deletes it. */
   async remove(link: Link, queue: string, mailbox: string): Promise<void> {
-    await (await declarerChannel(link)).unbindQueue(queue, relayExchange, mailbox);
+    await (await relayDeclarerChannel(link, queue)).unbindQueue(queue, relayExchange, mailbox);
     await this.empty(link, queue);
   }
 
@@ -69,13 +69,18 @@ export class RelayQueues {
    */
   async emptyOnClose(link: Link, queues: ProfileRelayQueue[]): Promise<void> {
     link.alive = false; // from here on, nothing settles a copy through the consumers
-    for (const tag of link.otherConsumers) await link.relayQueueChannel.cancel(tag);
+    const otherLane = link.relayQueueLanes[0]!;
+    const cancels = link.otherConsumers.map((tag) => otherLane.channel.cancel(tag));
     for (const held of queues) {
       const tag = held.consumerTag(link);
-      if (tag) await link.relayQueueChannel.cancel(tag);
+      if (tag) cancels.push(held.lane(link).channel.cancel(tag));
     }
-    link.relayQueueChannel.nackAll(true);
-    link.relayQueueAcks.clear();
+    // Every lane's cancels at once (amqplib still sends each channel's one after the other).
+    await Promise.all(cancels);
+    for (const lane of link.relayQueueLanes) {
+      lane.channel.nackAll(true);
+      lane.acks.clear();
+    }
     for (const held of queues) {
       if (held.declared) await this.empty(link, held.queue);
     }
@@ -112,9 +117,11 @@ export class RelayQueues {
     if (exists) await probe.close().catch(() => {});
     if (!exists) return;
     let given = 0;
-    for (let msg = await link.relayQueueChannel.get(queue); msg !== false && given < 1_000_000; msg = await link.relayQueueChannel.get(queue)) {
+    // Before any consumer starts on lane 0 (prepare runs before serve): its AckBatcher sees none of these.
+    const channel = link.relayQueueLanes[0]!.channel;
+    for (let msg = await channel.get(queue); msg !== false && given < 1_000_000; msg = await channel.get(queue)) {
       await this.giveBack(link, msg);
-      link.relayQueueChannel.ack(msg);
+      channel.ack(msg);
       given += 1;
     }
     await link.publisher.deleteQueue(queue);
