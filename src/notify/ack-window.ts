@@ -64,7 +64,6 @@ export class AckWindow {
       const next = this.waiting.shift()!;
       if (!this.sendFrame(next.body, next.onAcknowledged)) next.onAcknowledged(new Error('socket closed'));
     }
-    if (this.unacked.length === 0) this.stopTimer();
     return 'ok';
   }
 
@@ -92,7 +91,11 @@ export class AckWindow {
     return true;
   }
 
-  /** One timer per window, not per ack: on firing it checks whether an ack came meanwhile and re-arms. */
+  /**
+   * One timer per window, not per frame or ack: it stays armed while the window empties and fills again (a
+   * socket at a few messages a second would otherwise set and clear a timer per message), and on firing
+   * checks whether an ack came meanwhile. It disarms when it finds nothing unacknowledged; `fail` stops it.
+   */
   private startTimer(): void {
     this.lastProgressAt = this.options.clock.now();
     if (this.cancelTimer) return;

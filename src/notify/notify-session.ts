@@ -7,6 +7,7 @@ import type { TokenGrant, TokenVerifier } from '../core/token-verifier.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { notifyStatusByCode } from '../protocol/notify-errors.js';
 import {
+  bareAckSeq,
   expiredMessage,
   formatNotifyReply,
   joinedMessage,
@@ -93,8 +94,10 @@ export class NotifySession implements Session, ProfileSubscriber {
       if (this.admit()) this.connection.send('pong');
       return;
     }
+    const bareSeq = bareAckSeq(text);
+    if (bareSeq !== undefined && this.acknowledgeFrames(bareSeq)) return;
     const parsed = parseNotifyRequest(text);
-    if (parsed.ok && parsed.request.action === 'ack' && this.acknowledgeFrames(parsed.request.seq!)) return;
+    if (bareSeq === undefined && parsed.ok && parsed.request.action === 'ack' && this.acknowledgeFrames(parsed.request.seq!)) return;
     if (!this.admit()) {
       if (!parsed.ok) this.garbageOverLimit();
       this.reply(parsed.ok ? parsed.request.correlationId : parsed.correlationId, 429, 'Too many requests.');

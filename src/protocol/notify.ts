@@ -29,6 +29,28 @@ const actions: ReadonlySet<string> = new Set<NotifyAction>(['joinChannel', 'leav
 
 const nonEmptyString = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
+const bareAckPrefix = '{"action":"ack","seq":';
+
+/**
+ * The seq of an ack written exactly as the SDK writes it, `{"action":"ack","seq":<n>}`, read without
+ * JSON.parse; undefined for any other text (parseNotifyRequest then decides, errors included). An
+ * acknowledging client sends about one of these per message, so this is the channel's hottest request.
+ */
+export function bareAckSeq(text: string): number | undefined {
+  const end = text.length - 1;
+  const digits = end - bareAckPrefix.length;
+  if (digits < 1 || digits > 15 || text.charCodeAt(end) !== 0x7d || !text.startsWith(bareAckPrefix)) return undefined;
+  // JSON has no leading zeros, and seq 0 is refused: both are left to the full parse and its error.
+  if (text.charCodeAt(bareAckPrefix.length) === 0x30) return undefined;
+  let seq = 0;
+  for (let i = bareAckPrefix.length; i < end; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    seq = seq * 10 + digit;
+  }
+  return seq;
+}
+
 /**
  * Parses one client text frame. Lenient as the spec asks: `authorizationToken` / `correlationId` may also
  * stand at the top level, and leaveChannel may name `data.channelId` instead of the token.

@@ -8,7 +8,7 @@ import { NotifySession } from '../../src/notify/notify-session.js';
 import { ProfileHub } from '../../src/notify/profile-hub.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { ackModeFrame } from '../../src/notify/ack-frame.js';
-import { parseNotifyRequest } from '../../src/protocol/notify.js';
+import { bareAckSeq, parseNotifyRequest } from '../../src/protocol/notify.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeConnection } from '../helpers/fake-connection.js';
 
@@ -77,6 +77,21 @@ describe('acknowledged delivery: wire', () => {
     assert.equal((parseNotifyRequest('{"action":"joinChannel","data":{"authorizationToken":"T","ack":"yes"}}') as { message: string }).message, 'Field "ack" must be true or false.');
   });
 
+  it("reads the SDK's ack without JSON.parse, and leaves every other text to the full parse", () => {
+    const texts = [
+      '{"action":"ack","seq":1}', '{"action":"ack","seq":907}', '{"action":"ack","seq":123456789012345}',
+      '{"action":"ack","seq":0}', '{"action":"ack","seq":07}', '{"action":"ack","seq":-1}', '{"action":"ack","seq":1.5}',
+      '{"action":"ack","seq":}', '{"action":"ack","seq":1 }', '{"action":"ack","seq":1}}', '{"action":"ack","seq":1e3}',
+      '{"action":"ack","seq":"3"}', '{"action":"ack", "seq":3}', '{"seq":3,"action":"ack"}', '{"action":"ack","seq":1234567890123456}',
+    ];
+    for (const text of texts) {
+      const seq = bareAckSeq(text);
+      if (seq === undefined) continue;
+      assert.deepEqual(parseNotifyRequest(text), { ok: true, request: { action: 'ack', seq } }, text);
+    }
+    assert.deepEqual(texts.map(bareAckSeq).filter((seq) => seq !== undefined), [1, 907, 123456789012345]);
+  });
+
   it('embeds the published bytes verbatim, without a byte order mark', () => {
     const body = Buffer.from('{ "data" : {"type":"T","id":"x"}, "extra": [1,2] }');
     assert.equal(ackModeFrame(12, body).toString(), `{"seq":12,"message":${body}}`);
@@ -139,6 +154,20 @@ describe('acknowledged delivery: sessions over the memory broker', () => {
     clock.advance(500);
     assert.equal(a.connection.closedWith, 4008);
     assert.equal(await gauge('switchboard_notify_ack_timeouts_total'), 1);
+  });
+
+  it('times a frame sent after the window emptied from that frame, not from the first one', async () => {
+    const { socket, publish, clock } = await setup({ ackWindow: 10 });
+    const a = await socket(true);
+    await publish('m1');
+    clock.advance(1_000);
+    a.session.onText('{"action":"ack","seq":1}');
+    clock.advance(900);
+    await publish('m2');
+    clock.advance(1_900);
+    assert.equal(a.connection.closedWith, undefined, 'm2 went out 1.9 s ago');
+    clock.advance(100);
+    assert.equal(a.connection.closedWith, 4008);
   });
 
   it('does not time out an idle socket with nothing to acknowledge', async () => {
