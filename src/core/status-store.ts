@@ -1,5 +1,6 @@
 import type { BackendHealth } from './backend-state.js';
 import type { ModuleId, SystemId } from './ids.js';
+import type { Logger } from './logger.js';
 
 /**
  * Status variables of modules and the system -> module lookup (spec: control-protocol.md, "Model" and
@@ -29,4 +30,21 @@ export interface StatusStore extends BackendHealth {
   setSystemModules(system: SystemId, modules: Record<string, ModuleId>): Promise<void>;
   lookup(system: SystemId, name: string, index: number): Promise<ModuleId | undefined>;
   onSystemChange(listener: (system: SystemId) => void): () => void;
+}
+
+export type StatusWatcher = (json: string) => void;
+
+/**
+ * Hands one change to every watcher of a variable, in the order they watched; one that throws is logged
+ * and does not stop the others. No closure per watcher: a variable 1,000 sockets bound calls this loop
+ * 1,000 times per change. The set is copied first, so a watcher may unwatch from inside its call.
+ */
+export function callWatchers(watchers: ReadonlySet<StatusWatcher>, json: string, log: Logger): void {
+  for (const watcher of [...watchers]) {
+    try {
+      watcher(json);
+    } catch (err) {
+      log.error({ err }, 'status listener threw');
+    }
+  }
 }

@@ -76,6 +76,13 @@ describe('control frames', () => {
     assert.equal(successFrame(1, meta), '{"id":1,"type":"success","meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"power"}}');
     assert.equal(successFrame(3), '{"id":3,"type":"success"}');
     assert.equal(notifyFrame(1, 'true', meta), '{"id":1,"type":"notify","value":true,"meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"power"}}');
+    // The part after the id is reused between frames of one change; any other value or meta rebuilds it.
+    assert.equal(notifyFrame(7, 'true', { ...meta }), '{"id":7,"type":"notify","value":true,"meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"power"}}');
+    assert.equal(notifyFrame(7, 'false', meta), '{"id":7,"type":"notify","value":false,"meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"power"}}');
+    assert.equal(notifyFrame(7, 'false', { ...meta, index: 2 }), '{"id":7,"type":"notify","value":false,"meta":{"sys":"sys-demo","mod":"Display","index":2,"name":"power"}}');
+    assert.equal(notifyFrame(7, 'false', { ...meta, name: 'input' }), '{"id":7,"type":"notify","value":false,"meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"input"}}');
+    assert.equal(notifyFrame(7, 'false', { ...meta, sys: 's2' }), '{"id":7,"type":"notify","value":false,"meta":{"sys":"s2","mod":"Display","index":1,"name":"power"}}');
+    assert.equal(notifyFrame(7, 'false', { ...meta, mod: 'M' }), '{"id":7,"type":"notify","value":false,"meta":{"sys":"sys-demo","mod":"M","index":1,"name":"power"}}');
     assert.equal(execSuccessFrame(2, 'null', meta, 200), '{"id":2,"type":"success","value":null,"meta":{"sys":"sys-demo","mod":"Display","index":1,"name":"power"},"code":200}');
     assert.equal(errorFrame(2, 1, 'could not find function powr'), '{"id":2,"type":"error","msg":"could not find function powr","error_code":1,"code":500}');
     assert.equal(

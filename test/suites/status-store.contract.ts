@@ -109,6 +109,18 @@ export function statusStoreContract(label: string, factory: () => StoreFactory):
       await stopFirst();
     });
 
+    it('a watcher that throws stops neither the watchers after it nor the writer', async () => {
+      const mod = moduleId(uniqueId('mod'));
+      const later = new Changes();
+      await store.watch(mod, 'flaky', () => {
+        throw new Error('a bug in one listener');
+      });
+      await store.watch(mod, 'flaky', later.onChange);
+      await store.set(mod, 'flaky', '1');
+      await store.set(mod, 'flaky', '2');
+      assert.deepEqual(await later.until(2), ['1', '2']);
+    });
+
     it('a watch does not see other variables or modules', async () => {
       const mod = moduleId(uniqueId('mod'));
       const other = moduleId(uniqueId('mod'));

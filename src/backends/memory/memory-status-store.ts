@@ -2,9 +2,8 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { ModuleId, SystemId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
-import type { StatusStore } from '../../core/status-store.js';
+import { callWatchers, type StatusStore, type StatusWatcher as Watcher } from '../../core/status-store.js';
 
-type Watcher = (json: string) => void;
 
 /**
  * The embedded status store (same contract suite as Redis). Single-node limit: values live in this
@@ -86,7 +85,8 @@ export class MemoryStatusStore implements StatusStore {
   }
 
   private publish(module: ModuleId, name: string, json: string): void {
-    for (const watcher of [...(this.watchers.get(channel(module, name)) ?? [])]) this.call(() => watcher(json));
+    const watchers = this.watchers.get(channel(module, name));
+    if (watchers) callWatchers(watchers, json, this.log);
   }
 
   /** A listener's failure is its own: it must not stop the others or the writer. */

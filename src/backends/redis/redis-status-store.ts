@@ -4,7 +4,7 @@ import { GatewayError } from '../../core/errors.js';
 import type { ModuleId, SystemId } from '../../core/ids.js';
 import { systemId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import type { StatusStore } from '../../core/status-store.js';
+import { callWatchers, type StatusStore, type StatusWatcher as Watcher } from '../../core/status-store.js';
 
 export interface RedisStatusStoreOptions {
   url: string;
@@ -15,7 +15,6 @@ export interface RedisStatusStoreOptions {
   log: Logger;
 }
 
-type Watcher = (json: string) => void;
 
 interface Channel {
   hash: string;
@@ -244,7 +243,7 @@ export class RedisStatusStore implements StatusStore {
     const channel = this.channels.get(channelName);
     if (!channel) return;
     channel.last = message;
-    for (const watcher of [...channel.watchers]) this.call(() => watcher(message));
+    callWatchers(channel.watchers, message, this.options.log);
   }
 
   private call(fn: () => void): void {
