@@ -2,8 +2,7 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { ModuleId, SystemId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
-import { callWatchers, type StatusStore, type StatusWatcher as Watcher } from '../../core/status-store.js';
-
+import { callWatchers, type StatusStore, type StatusWatcher } from '../../core/status-store.js';
 
 /**
  * The embedded status store (same contract suite as Redis). Single-node limit: values live in this
@@ -14,7 +13,7 @@ export class MemoryStatusStore implements StatusStore {
   readonly kind = 'memory';
   private running = false;
   private readonly values = new Map<ModuleId, Map<string, string>>();
-  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly watchers = new Map<string, Set<StatusWatcher>>();
   private readonly lookups = new Map<SystemId, Record<string, ModuleId>>();
   private readonly systemListeners = new Set<(system: SystemId) => void>();
 
@@ -53,10 +52,10 @@ export class MemoryStatusStore implements StatusStore {
     if (this.values.get(module)?.delete(name)) this.publish(module, name, 'null');
   }
 
-  async watch(module: ModuleId, name: string, onChange: Watcher): Promise<() => Promise<void>> {
+  async watch(module: ModuleId, name: string, onChange: StatusWatcher): Promise<() => Promise<void>> {
     const key = channel(module, name);
     // A wrapper per call, so watching twice with one function gives two independent watches.
-    const watcher: Watcher = (json) => onChange(json);
+    const watcher: StatusWatcher = (json) => onChange(json);
     let set = this.watchers.get(key);
     if (!set) this.watchers.set(key, (set = new Set()));
     set.add(watcher);

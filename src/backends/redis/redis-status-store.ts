@@ -4,7 +4,7 @@ import { GatewayError } from '../../core/errors.js';
 import type { ModuleId, SystemId } from '../../core/ids.js';
 import { systemId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import { callWatchers, type StatusStore, type StatusWatcher as Watcher } from '../../core/status-store.js';
+import { callWatchers, type StatusStore, type StatusWatcher } from '../../core/status-store.js';
 
 export interface RedisStatusStoreOptions {
   url: string;
@@ -15,11 +15,10 @@ export interface RedisStatusStoreOptions {
   log: Logger;
 }
 
-
 interface Channel {
   hash: string;
   field: string;
-  watchers: Set<Watcher>;
+  watchers: Set<StatusWatcher>;
   subscribed: boolean;
   /** The last value its watchers were given (or found when subscribing), to resync after a cut. */
   last: string | undefined;
@@ -135,14 +134,14 @@ export class RedisStatusStore implements StatusStore {
     await this.run(() => this.cmd.eval(deleteAndAnnounce, 1, this.key(`status/${module}`), name, this.key(`status/${module}/${name}`)));
   }
 
-  async watch(module: ModuleId, name: string, onChange: Watcher): Promise<() => Promise<void>> {
+  async watch(module: ModuleId, name: string, onChange: StatusWatcher): Promise<() => Promise<void>> {
     const key = this.key(`status/${module}/${name}`);
     let channel = this.channels.get(key);
     if (!channel) {
       channel = { hash: this.key(`status/${module}`), field: name, watchers: new Set(), subscribed: false, last: undefined, op: Promise.resolve() };
       this.channels.set(key, channel);
     }
-    const watcher: Watcher = (json) => onChange(json);
+    const watcher: StatusWatcher = (json) => onChange(json);
     channel.watchers.add(watcher);
     try {
       await this.sync(key, channel);
