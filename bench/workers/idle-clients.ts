@@ -1,9 +1,10 @@
-import { WebSocket } from 'ws';
+import { RawJoinClient } from '../lib/raw-join-client.js';
 
 /**
  * Opens `count` notification sockets from one loopback source address and joins each (tokens round robin),
  * at most `concurrency` joins in flight; reports when all are joined, then holds them idle (answering the
- * gateway's pings) until told to close. One process holds < 20,000 sockets (the open-files cap).
+ * gateway's pings) until told to close. One process holds < 20,000 sockets (the open-files cap). The
+ * sockets are RawJoinClient's, not `ws`'s, so that the client is not what paces the joins.
  */
 export interface IdleStart {
   cmd: 'start';
@@ -14,29 +15,23 @@ export interface IdleStart {
   concurrency: number;
 }
 
-const sockets: WebSocket[] = [];
+let client: RawJoinClient | undefined;
 
 async function open(start: IdleStart): Promise<void> {
+  const joiner = RawJoinClient.forUrl(start.url, start.localAddress);
+  client = joiner;
   let next = 0;
   const startedAt = performance.now();
+  const cpuAtStart = process.cpuUsage();
   const openOne = async () => {
     while (next < start.count) {
       const token = start.tokens[next++ % start.tokens.length]!;
-      const ws = new WebSocket(start.url, { perMessageDeflate: false, localAddress: start.localAddress });
-      sockets.push(ws);
-      await new Promise<void>((resolve, reject) => {
-        ws.once('open', () => ws.send(JSON.stringify({ action: 'joinChannel', data: { authorizationToken: token } })));
-        ws.once('error', reject);
-        ws.once('message', (data) => {
-          const reply = JSON.parse(String(data)) as { status: number };
-          if (reply.status === 200) resolve();
-          else reject(new Error(`join refused: ${String(data)}`));
-        });
-      });
+      await joiner.join(token);
     }
   };
   await Promise.all(Array.from({ length: start.concurrency }, openOne));
-  process.send!({ type: 'ready', joined: start.count, elapsedMs: performance.now() - startedAt });
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.send!({ type: 'ready', joined: start.count, elapsedMs: performance.now() - startedAt, cpuMicros: cpu.user + cpu.system });
 }
 
 process.on('message', (raw: unknown) => {
@@ -44,7 +39,7 @@ process.on('message', (raw: unknown) => {
   if (msg.cmd === 'start') {
     open(msg as IdleStart).catch((err: unknown) => process.send!({ type: 'error', message: (err as Error).message }));
   } else if (msg.cmd === 'close') {
-    for (const ws of sockets) ws.terminate();
+    client?.closeAll();
     setTimeout(() => process.exit(0), 100);
   }
 });
