@@ -20,6 +20,15 @@ export function amqpSocketOptions(connectionName: string): { noDelay: true; clie
 export const mailboxDeclarerPoolSize = 8;
 
 /**
+ * Consumer counts of mailboxes this node already consumes run as passive declares on a pool of their own:
+ * a passive declare costs RabbitMQ about a fifth less than a declare (no Mnesia transaction; measured with
+ * a raw amqplib probe, docs/performance.md "Joins"), and the queue is known to exist. Its own pool, because
+ * a passive declare of a queue an operator just deleted is refused with a channel close, which fails the
+ * RPCs queued behind it on that channel: only other counts, never a join's declare.
+ */
+export const mailboxCheckerPoolSize = 8;
+
+/**
  * Relay queue housekeeping (declare, bind, unbind) runs on this many channels, a queue always on the one
  * its name hashes to: so the operations on one queue keep their issue order (a bind never overtakes its
  * declare, nor an unbind its bind), while the relay queues of a thousand profiles coming up at once no
@@ -71,14 +80,25 @@ export interface Link {
    * channel. Each slot opened on demand, again after a refusal.
    */
   readonly relayDeclarers: Array<Promise<Channel> | undefined>;
-  /** Mailbox declares and consumer counts (mailboxDeclarerChannel); each slot opened on demand, again after a refusal. */
-  readonly mailboxDeclarers: Array<Promise<Channel> | undefined>;
-  nextMailboxDeclarer: number;
+  /** Mailbox declares (mailboxDeclarerChannel), round-robin; each slot opened on demand, again after a refusal. */
+  readonly mailboxDeclarers: RoundRobinPool;
+  /** Passive declares of mailboxes consumed here, for their counts (mailboxCheckerChannel), the same way. */
+  readonly mailboxCheckers: RoundRobinPool;
   /** Relay copies RabbitMQ returned as unroutable, by relay id, until their confirm arrives. */
   readonly returned: Set<string>;
   /** Consumer tags on relay queue lane 0 other than relay queues' (the dead-letter log). */
   readonly otherConsumers: string[];
   alive: boolean;
+}
+
+/** Channels opened on demand, used in turn; a slot whose channel closed (a refusal) opens a new one. */
+export interface RoundRobinPool {
+  readonly slots: Array<Promise<Channel> | undefined>;
+  next: number;
+}
+
+function roundRobinPool(size: number): RoundRobinPool {
+  return { slots: Array.from({ length: size }, () => undefined), next: 0 };
 }
 
 /**
@@ -95,8 +115,8 @@ export async function openLink(model: ChannelModel, log: Logger, onLost: (link: 
     mailboxLanes: mailboxChannels.map((channel) => ({ channel, acks: new AckBatcher(channel) })),
     relayQueueLanes: relayChannels.map((channel) => ({ channel, acks: new AckBatcher(channel) })),
     relayDeclarers: Array.from({ length: relayDeclarerPoolSize }, () => undefined),
-    mailboxDeclarers: Array.from({ length: mailboxDeclarerPoolSize }, () => undefined),
-    nextMailboxDeclarer: 0,
+    mailboxDeclarers: roundRobinPool(mailboxDeclarerPoolSize),
+    mailboxCheckers: roundRobinPool(mailboxCheckerPoolSize),
     returned: new Set(),
     otherConsumers: [],
     alive: true,
@@ -124,11 +144,20 @@ export async function setPrefetch(link: Link, prefetch: number): Promise<void> {
   for (const lane of [...link.mailboxLanes, ...link.relayQueueLanes]) await lane.channel.prefetch(prefetch);
 }
 
-/** The next channel of the mailbox declarer pool (round-robin), opened if its slot is empty or was closed by a refusal. */
+/** The next channel of the mailbox declarer pool, opened if its slot is empty or was closed by a refusal. */
 export function mailboxDeclarerChannel(link: Link): Promise<Channel> {
-  const slot = link.nextMailboxDeclarer;
-  link.nextMailboxDeclarer = (slot + 1) % link.mailboxDeclarers.length;
-  return pooledChannel(link, link.mailboxDeclarers, slot);
+  return nextPooledChannel(link, link.mailboxDeclarers);
+}
+
+/** The next channel of the mailbox checker pool (passive declares), the same way. */
+export function mailboxCheckerChannel(link: Link): Promise<Channel> {
+  return nextPooledChannel(link, link.mailboxCheckers);
+}
+
+function nextPooledChannel(link: Link, pool: RoundRobinPool): Promise<Channel> {
+  const slot = pool.next;
+  pool.next = (slot + 1) % pool.slots.length;
+  return pooledChannel(link, pool.slots, slot);
 }
 
 /** The relay declarer channel of `queue` (the slot its name hashes to), opened if empty or closed by a refusal. */
@@ -161,8 +190,10 @@ function pooledChannel(link: Link, slots: Array<Promise<Channel> | undefined>, s
 
 /** Closes a dead link's channels; unsettled deliveries go back to their queues. */
 export async function closeLinkChannels(link: Link, log: Logger): Promise<void> {
-  const pool = await Promise.all([...link.mailboxDeclarers, ...link.relayDeclarers].map((opened) => opened?.catch(() => undefined)));
-  link.mailboxDeclarers.fill(undefined);
+  const pooled = [...link.mailboxDeclarers.slots, ...link.mailboxCheckers.slots, ...link.relayDeclarers];
+  const pool = await Promise.all(pooled.map((opened) => opened?.catch(() => undefined)));
+  link.mailboxDeclarers.slots.fill(undefined);
+  link.mailboxCheckers.slots.fill(undefined);
   link.relayDeclarers.fill(undefined);
   const lanes = [...link.mailboxLanes, ...link.relayQueueLanes];
   const channels: Channel[] = [link.publisher, ...lanes.map((lane) => lane.channel), ...pool.filter((c) => c !== undefined)];

@@ -2,7 +2,7 @@ import type { Channel } from 'amqplib';
 import type { RetentionConfig } from '../../config/schema.js';
 import type { ProfileId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
-import { errorText, type Link, mailboxDeclarerChannel } from './amqp-link.js';
+import { errorText, type Link, mailboxCheckerChannel, mailboxDeclarerChannel } from './amqp-link.js';
 import {
   deadLetterExchangeName,
   deadLetterInspectionLimit,
@@ -18,7 +18,8 @@ const declareCacheMs = 60_000;
 
 /**
  * The profiles' mailboxes on one broker: their names (the one place they are computed for a node), their
- * declares (cached for publishes), and their consumer counts (a forced declare, which answers the count).
+ * declares (cached for publishes), and their consumer counts (a declare answers the count; a passive one
+ * where the mailbox is known to exist).
  */
 export class Mailboxes {
   private readonly declaredAt = new Map<string, number>();
@@ -44,6 +45,16 @@ export class Mailboxes {
   /** Declares the mailbox and answers how many consumers it has (waiting single-active consumers included). */
   consumerCount(link: Link, queue: string): Promise<number> {
     return this.declare(link, queue);
+  }
+
+  /**
+   * How many consumers a mailbox this node consumes has, by a passive declare: it exists (a consumed queue
+   * does not expire), so nothing needs declaring. Rejects if it was deleted meanwhile (its consumer is then
+   * cancelled too, and the re-attach declares it again).
+   */
+  async consumerCountOfConsumed(link: Link, queue: string): Promise<number> {
+    const channel = await mailboxCheckerChannel(link);
+    return (await channel.checkQueue(queue)).consumerCount;
   }
 
   /** The mailbox may be gone (deleted by an operator): the next publish declares it again. */

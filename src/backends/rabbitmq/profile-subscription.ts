@@ -107,7 +107,7 @@ export class ProfileSubscription {
     try {
       if (!this.relayQueue.declared) {
         const token = this.mode.beginCheck(true);
-        const consumers = await ctx.mailboxes.consumerCount(link, this.mailbox);
+        const consumers = await ctx.mailboxes.consumerCountOfConsumed(link, this.mailbox);
         if (token !== undefined) this.mode.checkDone(token, consumers);
         if (consumers === 1) return;
         await this.relayQueue.ensure(link);
@@ -330,7 +330,7 @@ export class ProfileSubscription {
   private checkPeers(link: Link, urgent: boolean): void {
     const token = this.mode.beginCheck(urgent);
     if (token === undefined) return;
-    this.ctx.mailboxes.consumerCount(link, this.mailbox).then(
+    this.ctx.mailboxes.consumerCountOfConsumed(link, this.mailbox).then(
       (consumers) => {
         this.ctx.log.debug({ profileId: this.profile, consumers }, 'mailbox consumer count');
         this.mode.checkDone(token, consumers);
