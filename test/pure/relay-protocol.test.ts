@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  batchHeader,
+  batchVerdict,
+  encodeBatch,
   endMarkerHeaders,
   expiredCopyToDrop,
   mailboxHeadersOf,
   markerHeaders,
   mayGiveBack,
+  notificationCount,
+  notificationsOf,
   readMarker,
   RelayIds,
   relayCopyHeaders,
@@ -67,5 +72,29 @@ describe('relay protocol', () => {
     const end = ids.endId();
     assert.ok(end.startsWith('end:run:'));
     assert.notEqual(ids.copyId(first), copy);
+  });
+
+  it('carries several notifications in one batch copy, byte for byte, and refuses a body that is not one', () => {
+    const bodies = [Buffer.from('{"a":1}'), Buffer.alloc(0), Buffer.from('{"b":"ü"}')];
+    const batch = encodeBatch(bodies);
+    const headers = { [batchHeader]: 3, 'x-switchboard-node': 'n1' };
+    assert.deepEqual(notificationsOf(headers, batch), bodies);
+    assert.equal(notificationCount(headers), 3);
+    // The batch header survives the way back to the mailbox: a given-back batch is split where delivered.
+    assert.deepEqual(notificationsOf(mailboxHeadersOf(headers), batch), bodies);
+    const plain = Buffer.from('{"c":1}');
+    assert.deepEqual(notificationsOf(undefined, plain), [plain]);
+    assert.equal(notificationCount(undefined), 1);
+    assert.equal(notificationsOf({ [batchHeader]: 2 }, batch), undefined, 'fewer parts than declared');
+    assert.equal(notificationsOf({ [batchHeader]: 3 }, batch.subarray(0, batch.length - 1)), undefined, 'truncated');
+    assert.equal(notificationsOf({ [batchHeader]: 'x' }, batch), undefined);
+    assert.equal(notificationsOf({ [batchHeader]: 1 }, Buffer.from([0, 0, 0])), undefined);
+  });
+
+  it('settles a batch by its strongest verdict', () => {
+    assert.equal(batchVerdict(['ack', 'ack']), 'ack');
+    assert.equal(batchVerdict(['ack', 'reject']), 'ack');
+    assert.equal(batchVerdict(['ack', 'requeue', 'reject']), 'requeue');
+    assert.equal(batchVerdict(['requeue', 'redeliver', 'ack']), 'redeliver');
   });
 });

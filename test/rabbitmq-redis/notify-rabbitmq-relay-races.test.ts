@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { AmqpBroker, type AmqpBrokerOptions } from '../../src/backends/rabbitmq/amqp-broker.js';
-import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
+import { notificationsOf } from '../../src/backends/rabbitmq/relay-protocol.js';
+import { relayExchange, relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import type { BackendState } from '../../src/core/backend-state.js';
 import type { ProfileId } from '../../src/core/ids.js';
 import type { DeliveryVerdict } from '../../src/core/notification-broker.js';
@@ -260,5 +261,55 @@ describe('RabbitMQ relay races', () => {
     await fixture.send(notification('sentinel'));
     await clientsB.until('sentinel');
     assert.deepEqual(clientsB.seen, [...ids(1, count), 'sentinel'], "B's sockets get each handed-back message once, in order");
+  });
+
+  it('relays a burst as batch copies: fewer copies than messages, every message once and in order, a batch given back whole', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('batch');
+    // A spy queue bound like a relay queue sees every copy the active node publishes.
+    const spy = uniqueId('switchboard.test.relay-spy');
+    await fixture.backend.channel.assertQueue(spy, { exclusive: true });
+    await fixture.backend.channel.bindQueue(spy, relayExchange, fixture.mailbox);
+    const copies: Array<{ parts: string[]; batch: boolean }> = [];
+    let sentinelCopied: () => void = () => {};
+    const spiedSentinel = new Promise<void>((resolve) => (sentinelCopied = resolve));
+    await fixture.backend.channel.consume(
+      spy,
+      (msg) => {
+        if (!msg) return;
+        const parts = notificationsOf(msg.properties.headers, msg.content) ?? [];
+        copies.push({ parts: parts.map(idOf), batch: msg.properties.headers?.['x-switchboard-batch'] !== undefined });
+        if (parts.some((part) => idOf(part) === 'sentinel')) sentinelCopied();
+      },
+      { noAck: true },
+    );
+    // Node B alone, then a peer's hello: B relays from then on, to its own relay queue among others. The
+    // burst meets B setting up its relay queue and then one copy awaiting its confirm at a time.
+    const b = await fixture.node('b');
+    let givenBack = false;
+    const clientsB = sockets((body) => {
+      // m150 is not taken the first time (an ack-mode client dropped): its whole batch goes back.
+      if (idOf(body) === 'm150' && !givenBack) return ((givenBack = true), 'redeliver');
+      return 'ack';
+    });
+    await b.broker.subscribe(fixture.profile, clientsB.handler);
+    await fixture.send(Buffer.alloc(0), marker('hello', uniqueId('peer')));
+    const total = 300;
+    await Promise.all(ids(1, total).map((id) => fixture.send(notification(id))));
+    await clientsB.until(`m${total}`);
+    await fixture.send(notification('sentinel'));
+    await clientsB.until('sentinel');
+    await spiedSentinel;
+    const firstTimes = (seen: string[]) => seen.filter((id, i) => seen.indexOf(id) === i);
+    assert.deepEqual(firstTimes(clientsB.seen), [...ids(1, total), 'sentinel'], 'every message reached the sockets, first times in publish order');
+    const batchOf150 = copies.find((c) => c.parts.includes('m150'))!;
+    assert.ok(batchOf150.batch && batchOf150.parts.length > 1, 'm150 travelled in a batch copy');
+    // The batch holding m150 came again, whole and in order (at least once); nothing else twice.
+    const seenTwice = clientsB.seen.filter((id, i) => clientsB.seen.indexOf(id) !== i);
+    assert.deepEqual(seenTwice, batchOf150.parts, 'the batch given back was delivered again whole, in order');
+    const againAt = clientsB.seen.lastIndexOf(batchOf150.parts[0]!);
+    assert.deepEqual(clientsB.seen.slice(againAt, againAt + batchOf150.parts.length), batchOf150.parts, 'and in one run');
+    const relayed = firstTimes(copies.flatMap((c) => c.parts));
+    assert.deepEqual(relayed, [...ids(1, total), 'sentinel'], 'the copies carried the messages in publish order');
+    assert.ok(copies.length < total, `a burst of ${total} went out in ${copies.length} copies`);
   });
 });

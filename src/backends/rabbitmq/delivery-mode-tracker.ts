@@ -71,19 +71,22 @@ export class DeliveryModeTracker {
    * A message entered the relay path (possibly still waiting for this node's relay queue); its copy will
    * come back through this node's own queue (copyBack) or the relay fails (relayFailed).
    */
-  relayed(): void {
-    this.inflight += 1;
+  relayed(count = 1): void {
+    this.inflight += count;
   }
 
-  /** One of this node's relay copies, relayed since it attached, came back through its own relay queue. */
-  copyBack(): void {
-    if (this.inflight > 0) this.inflight -= 1;
+  /**
+   * One of this node's relay copies, relayed since it attached, came back through its own relay queue
+   * (`count`: the notifications it carries, each counted by relayed).
+   */
+  copyBack(count = 1): void {
+    this.inflight = Math.max(0, this.inflight - count);
     this.queueClear = true;
   }
 
-  /** A relay failed: the message went back to the mailbox instead of into the relay queues. */
-  relayFailed(): void {
-    if (this.inflight > 0) this.inflight -= 1;
+  /** A relay failed: the message (`count` notifications) went back to the mailbox instead of into the relay queues. */
+  relayFailed(count = 1): void {
+    this.inflight = Math.max(0, this.inflight - count);
   }
 
   /**

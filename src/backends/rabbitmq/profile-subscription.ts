@@ -7,7 +7,21 @@ import { checkNotification } from '../../protocol/notify.js';
 import { confirmPublish, errorText, type Link, type ConsumerLane, mailboxLaneIndex } from './amqp-link.js';
 import { DeliveryModeTracker } from './delivery-mode-tracker.js';
 import type { Mailboxes } from './mailboxes.js';
-import { expiredCopyToDrop, markerHeaders, readMarker, relayCopyHeaders, relayIdOf, type RelayIds } from './relay-protocol.js';
+import {
+  batchHeader,
+  batchVerdict,
+  encodeBatch,
+  expiredCopyToDrop,
+  markerHeaders,
+  maxBatchBytes,
+  maxBatchParts,
+  notificationCount,
+  notificationsOf,
+  readMarker,
+  relayCopyHeaders,
+  relayIdOf,
+  type RelayIds,
+} from './relay-protocol.js';
 import { ProfileRelayQueue } from './profile-relay-queue.js';
 import type { RelayQueues } from './relay-queues.js';
 import { relayExchange, relayQueueName } from './topology.js';
@@ -56,6 +70,12 @@ export class ProfileSubscription {
   private relaySetupFailures = 0;
   /** Attaches again after stepAside; the mailbox consumer is cancelled meanwhile. */
   private reattachTimer: NodeJS.Timeout | undefined;
+  /** Mailbox messages to relay, in order, while a copy of this profile awaits its confirm (see relay). */
+  private copiesWaiting: ConsumeMessage[] = [];
+  /** The link those messages came from (their delivery tags are its channels'). */
+  private copiesLink: Link | undefined;
+  /** A copy relayed on copiesLink awaits its confirm. */
+  private copyOut = false;
 
   constructor(
     private readonly ctx: SubscriptionContext,
@@ -194,7 +214,9 @@ export class ProfileSubscription {
       log.info({ profileId }, 'expired relay copy of another node dropped');
       return;
     }
-    const check = checkNotification(msg.content);
+    // A batch is here only when a relay copy came back (given back, or expired in a relay queue).
+    const notifications = notificationsOf(headers, msg.content);
+    const check = notifications === undefined ? { ok: false as const, reason: 'not a valid relay batch' } : firstInvalid(notifications);
     if (!check.ok) {
       this.lane(link).acks.nack(msg, false);
       metrics?.messagesDeadLettered.inc();
@@ -202,7 +224,7 @@ export class ProfileSubscription {
       return;
     }
     if (this.mode.direct) {
-      this.deliverDirectly(link, msg);
+      this.deliverDirectly(link, msg, notifications!);
       return;
     }
     if (!this.active || this.reattachTimer !== undefined) {
@@ -213,7 +235,7 @@ export class ProfileSubscription {
     }
     // In flight from here on, not from its publish: while it waits for the relay queue below, a count
     // saying "alone" must not let newer messages go direct ahead of it.
-    this.mode.relayed();
+    this.mode.relayed(notifications!.length);
     this.checkPeers(link, false);
     if (this.relayQueue.liveOn(link)) {
       this.relay(link, msg);
@@ -224,7 +246,7 @@ export class ProfileSubscription {
     this.relayQueue.ensure(link).then(
       () => this.relay(link, msg),
       () => {
-        this.mode.relayFailed();
+        this.mode.relayFailed(notifications!.length);
         if (!link.alive) return;
         this.lane(link).acks.nack(msg, true);
         this.stepAside(link);
@@ -260,37 +282,88 @@ export class ProfileSubscription {
   }
 
   /**
-   * Publishes a message to every node holding the profile, this one included (mandatory, confirmed), and
-   * acknowledges it in the mailbox once RabbitMQ confirmed the copies. The caller counted it in flight.
+   * Relays a mailbox message to every node holding the profile, this one included (mandatory, confirmed),
+   * and acknowledges it in the mailbox once RabbitMQ confirmed the copy. The caller counted it in flight.
+   *
+   * One copy per profile is out at a time; the messages that arrive meanwhile go out together when its
+   * confirm comes, as one batch copy (relay-protocol.ts, batchHeader). So a profile relayed at one message
+   * per confirm round trip costs what it did, and a busy one costs one publish, one confirm and one
+   * delivery per holding node for each batch instead of each message: the relay's broker work per message
+   * was what bounded its throughput (docs/performance.md, issue 16). Order is kept: copies leave in
+   * mailbox order, one after another.
    */
   private relay(link: Link, msg: ConsumeMessage): void {
     if (!link.alive) return; // the mailbox message returns to the queue with the connection
+    if (this.copiesLink !== link) {
+      // A new link: what waited on the old one returns to the mailbox with its connection, and the old
+      // copy's confirm no longer holds anything back.
+      this.copiesLink = link;
+      this.copiesWaiting = [];
+      this.copyOut = false;
+    }
+    this.copiesWaiting.push(msg);
+    if (!this.copyOut) this.sendCopy(link);
+  }
+
+  /** Publishes the next copy: the first waiting message, with those after it that fit in one batch. */
+  private sendCopy(link: Link): void {
+    const waiting = this.copiesWaiting;
+    if (waiting.length === 0 || !link.alive) {
+      if (!link.alive) this.copiesWaiting = [];
+      return;
+    }
+    const first = waiting[0]!;
+    let count = 1;
+    if (batchable(first)) {
+      let bytes = 4 + first.content.length;
+      while (count < waiting.length && count < maxBatchParts) {
+        const next = waiting[count]!;
+        if (!batchable(next) || !sameProperties(first, next) || bytes + 4 + next.content.length > maxBatchBytes) break;
+        bytes += 4 + next.content.length;
+        count += 1;
+      }
+    }
+    const messages = waiting.splice(0, count);
     const { log, nodeId, ids } = this.ctx;
     const relayId = ids.copyId(this.relayEpoch);
-    const headers = relayCopyHeaders(msg.properties.headers, relayId, nodeId, this.mode.hasKnownPeers);
+    const headers = relayCopyHeaders(first.properties.headers, relayId, nodeId, this.mode.hasKnownPeers);
+    if (count > 1) headers[batchHeader] = count;
+    const body = count > 1 ? encodeBatch(messages.map((m) => m.content)) : first.content;
+    const failed = () => {
+      for (const m of messages) this.mode.relayFailed(notificationCount(m.properties.headers));
+    };
     const onConfirm = (err: unknown) => {
       const returned = link.returned.delete(relayId);
-      if (!link.alive) return; // the mailbox message returns to the queue with the connection
-      if (err || returned) {
-        this.mode.relayFailed();
-        if (returned) log.warn({ profileId: this.profile }, 'relay copy unroutable; requeued in the mailbox');
-        this.lane(link).acks.nack(msg, true);
-      } else {
-        this.lane(link).acks.ack(msg);
+      if (this.copiesLink !== link) return; // a later link took over; these went back with the old one
+      this.copyOut = false;
+      if (!link.alive) {
+        this.copiesWaiting = []; // they return to the mailbox with the connection
+        return;
       }
+      if (err || returned) {
+        failed();
+        if (returned) log.warn({ profileId: this.profile, messages: count }, 'relay copy unroutable; requeued in the mailbox');
+        for (const m of messages) this.lane(link).acks.nack(m, true);
+      } else {
+        for (const m of messages) this.lane(link).acks.ack(m);
+      }
+      this.sendCopy(link);
     };
+    this.copyOut = true;
     try {
       link.publisher.publish(
         relayExchange,
-        msg.fields.routingKey || this.mailbox,
-        msg.content,
-        { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType },
+        first.fields.routingKey || this.mailbox,
+        body,
+        { persistent: first.properties.deliveryMode === 2, mandatory: true, headers, contentType: first.properties.contentType },
         onConfirm,
       );
     } catch (err) {
       // The publisher channel just closed: its close rebuilds the link, which closes the mailbox consumer's
-      // channel too, so the message returns to the mailbox.
-      this.mode.relayFailed();
+      // channel too, so the messages return to the mailbox.
+      this.copyOut = false;
+      this.copiesWaiting = [];
+      failed();
       log.warn({ profileId: this.profile, reason: errorText(err) }, 'relay publish failed; the link is rebuilt and the message redelivered');
     }
   }
@@ -300,9 +373,9 @@ export class ProfileSubscription {
    * written, with no relay hop (half the broker work). Used only while no other node holds the profile and
    * no relay copy of this node is still on its way back, so the order is kept across the switch.
    */
-  private deliverDirectly(link: Link, msg: ConsumeMessage): void {
-    this.ctx.metrics?.messagesReceived.inc();
-    const verdict = this.deliverLocally(msg.content);
+  private deliverDirectly(link: Link, msg: ConsumeMessage, notifications: Buffer[]): void {
+    this.ctx.metrics?.messagesReceived.inc(notifications.length);
+    const verdict = this.deliverAll(notifications);
     const settle = (v: DeliveryVerdict) => {
       if (!link.alive) return;
       if (v === 'ack') this.lane(link).acks.ack(msg);
@@ -345,13 +418,41 @@ export class ProfileSubscription {
       this.ctx.relink(link);
       return;
     }
-    this.ctx.metrics?.messagesReceived.inc();
+    const notifications = notificationsOf(msg.properties.headers, msg.content);
+    if (notifications === undefined) {
+      // Not from a gateway (our batches parse): dropped, as a copy that can never be delivered is.
+      this.ctx.log.warn({ profileId: this.profile, bytes: msg.content.length }, 'relay copy dropped: not a valid relay batch');
+      this.settleCopy(link, msg, 'reject');
+      return;
+    }
+    this.ctx.metrics?.messagesReceived.inc(notifications.length);
     const relayId = relayIdOf(msg.properties.headers);
     // A redelivered copy (requeued after a failed give-back) was counted when it first came back.
-    if (this.active && !msg.fields.redelivered && relayId?.startsWith(this.relayEpoch)) this.mode.copyBack();
-    const verdict = this.active ? this.deliverLocally(msg.content) : 'requeue';
+    if (this.active && !msg.fields.redelivered && relayId?.startsWith(this.relayEpoch)) this.mode.copyBack(notifications.length);
+    const verdict = this.active ? this.deliverAll(notifications) : 'requeue';
     if (typeof verdict === 'string') this.settleCopy(link, msg, verdict);
     else verdict.then((v) => this.settleCopy(link, msg, v), () => this.settleCopy(link, msg, 'requeue'));
+  }
+
+  /**
+   * Gives the notifications of one broker message (one, or a batch's) to the local sockets, in order; a
+   * batch is settled as one message, by its parts' strongest verdict (relay-protocol.ts, batchVerdict), so
+   * a batch given back for one part brings the others again too (at least once). A part that can never
+   * be delivered is counted as dead-lettered and dropped with its batch's settlement.
+   */
+  private deliverAll(notifications: Buffer[]): DeliveryVerdict | Promise<DeliveryVerdict> {
+    if (notifications.length === 1) return this.deliverLocally(notifications[0]!);
+    const verdicts = notifications.map((body) => this.deliverLocally(body));
+    const settle = (settled: DeliveryVerdict[]) => {
+      const rejected = settled.filter((v) => v === 'reject').length;
+      if (rejected > 0) {
+        this.ctx.metrics?.messagesDeadLettered.inc(rejected);
+        this.ctx.log.warn({ profileId: this.profile, rejected }, 'notifications of a relay batch dropped: they can never be delivered');
+      }
+      return batchVerdict(settled);
+    };
+    if (verdicts.every((v): v is DeliveryVerdict => typeof v === 'string')) return settle(verdicts);
+    return Promise.all(verdicts.map((v) => Promise.resolve(v).catch((): DeliveryVerdict => 'requeue'))).then(settle);
   }
 
   /** Gives a message to the local sockets; a handler that throws counts as "could not deliver". */
@@ -391,4 +492,25 @@ export class ProfileSubscription {
   private logCleanupFailure(what: string, err: unknown): void {
     this.ctx.log.warn({ profileId: this.profile, what, reason: errorText(err) }, 'could not clean up after a profile left or a join failed');
   }
+}
+
+/** A message that may share a batch copy: a plain notification (no headers: markers, expired copies and batches have some). */
+function batchable(msg: ConsumeMessage): boolean {
+  const headers = msg.properties.headers;
+  if (headers === undefined || headers === null) return true;
+  for (const _ in headers) return false;
+  return true;
+}
+
+/** What a copy carries over from its first message must hold for every message in it. */
+function sameProperties(a: ConsumeMessage, b: ConsumeMessage): boolean {
+  return a.properties.deliveryMode === b.properties.deliveryMode && a.properties.contentType === b.properties.contentType && a.fields.routingKey === b.fields.routingKey;
+}
+
+function firstInvalid(notifications: readonly Buffer[]): { ok: true } | { ok: false; reason: string } {
+  for (const body of notifications) {
+    const check = checkNotification(body);
+    if (!check.ok) return check;
+  }
+  return { ok: true };
 }

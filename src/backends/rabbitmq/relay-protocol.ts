@@ -1,4 +1,5 @@
 import type { ProfileId } from '../../core/ids.js';
+import type { DeliveryVerdict } from '../../core/notification-broker.js';
 import { expiredRelayCopy } from './topology.js';
 
 /**
@@ -15,6 +16,14 @@ export const markerHeader = 'x-switchboard-marker';
 export const nodeHeader = 'x-switchboard-node';
 /** On a relay copy: the relaying node knew other nodes held the profile, so each of them got its own copy. */
 export const sharedHeader = 'x-switchboard-shared';
+
+/**
+ * On a relay copy that carries several notifications (a batch): how many. The body is then each
+ * notification's length (4 bytes, big-endian) followed by its bytes. A batch travels as one message
+ * everywhere (relay queues, give-backs, expiry back into the mailbox) and is split only where its
+ * notifications are delivered to sockets.
+ */
+export const batchHeader = 'x-switchboard-batch';
 
 export type MailboxMarker = 'hello' | 'bye';
 type Headers = Record<string, unknown> | undefined;
@@ -108,4 +117,55 @@ export class RelayIds {
   endId(): string {
     return `end:${this.runId}:${(this.seq++).toString(36)}`;
   }
+}
+
+/** At most this many notifications, and this many body bytes, in one batch copy. */
+export const maxBatchParts = 64;
+export const maxBatchBytes = 256 * 1024;
+
+/** A batch copy's body (see batchHeader). */
+export function encodeBatch(bodies: readonly Buffer[]): Buffer {
+  let size = 0;
+  for (const body of bodies) size += 4 + body.length;
+  const batch = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const body of bodies) {
+    batch.writeUInt32BE(body.length, at);
+    body.copy(batch, at + 4);
+    at += 4 + body.length;
+  }
+  return batch;
+}
+
+/**
+ * The notifications a message carries: itself, or a batch's parts (views into `content`, no copies).
+ * Undefined when it says it is a batch and its body does not parse as one (a forged or damaged message).
+ */
+export function notificationsOf(headers: Headers, content: Buffer): Buffer[] | undefined {
+  const declared = headers?.[batchHeader];
+  if (declared === undefined) return [content];
+  if (typeof declared !== 'number' || !Number.isInteger(declared) || declared < 1) return undefined;
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at < content.length) {
+    if (at + 4 > content.length) return undefined;
+    const length = content.readUInt32BE(at);
+    if (at + 4 + length > content.length) return undefined;
+    parts.push(content.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return parts.length === declared ? parts : undefined;
+}
+
+/** How many notifications a message carries, without reading its body (1 unless it is a batch). */
+export function notificationCount(headers: Headers): number {
+  const declared = headers?.[batchHeader];
+  return typeof declared === 'number' && Number.isInteger(declared) && declared > 1 ? declared : 1;
+}
+
+/** The verdict for a batch from its parts' verdicts: the strongest "not done" wins. */
+export function batchVerdict(verdicts: readonly DeliveryVerdict[]): DeliveryVerdict {
+  if (verdicts.includes('redeliver')) return 'redeliver';
+  if (verdicts.includes('requeue')) return 'requeue';
+  return 'ack';
 }
