@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { lowBrokerOpenFiles, readBrokerOpenFiles } from './lib/broker-limits.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -585,7 +586,7 @@ async function moduleOwner(via: GatewayProcess, key: string, module: string): Pr
 function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], skipped: string[], machine: Record<string, unknown>): string {
   const lines: string[] = [];
   const f = (v: number | null, digits = 2) => (v === null || Number.isNaN(v) ? '—' : v.toFixed(digits));
-  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}; command: \`${machine.command}\``, '');
+  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}; command: \`${machine.command}\``, '');
   if (notify.length > 0) {
     lines.push('| scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |');
     lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
@@ -691,7 +692,14 @@ async function main(): Promise<void> {
     node: process.version,
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
     command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+    brokerOpenFiles: (await readBrokerOpenFiles()) ?? 'unknown',
   };
+  const persistentRows = scenarios.some((s) => s.kind === 'notify' && s.name.includes('persistent'));
+  if (persistentRows && typeof machine.brokerOpenFiles === 'number' && machine.brokerOpenFiles < lowBrokerOpenFiles) {
+    console.warn(
+      `bench: RabbitMQ has ${machine.brokerOpenFiles} open files; the persistent rows will measure its file handle cache (README, "RabbitMQ open files")`,
+    );
+  }
   console.log(`bench ${runId}: ${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore})`);
   const notify: NotifyRow[] = [];
   const idle: IdleRow[] = [];
