@@ -1,5 +1,4 @@
 import { execFileSync } from 'node:child_process';
-import { lowBrokerOpenFiles, readBrokerOpenFiles } from './lib/broker-limits.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -11,7 +10,8 @@ import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.
 import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, sampleTree, trySampleProc } from './lib/proc-stats.js';
 import { compareFleet, copiesPerMessage, joinPlan, oneNodeCounterpart } from './lib/fleet.js';
-import { mailboxQueueArguments, relayQueueName } from '../src/backends/rabbitmq/topology.js';
+import { lowBrokerOpenFiles, readBrokerOpenFiles } from './lib/broker-limits.js';
+import { mailboxQueueArguments, mailboxQueueName, relayQueueName } from '../src/backends/rabbitmq/topology.js';
 import { deleteKeysWithPrefix, redisUrl } from '../test/helpers/redis.js';
 
 /**
@@ -299,6 +299,9 @@ async function withChannel<T>(task: string, fn: (channel: amqp.Channel) => Promi
   }
 }
 
+/** A profile's mailbox under the gateway's default `notify.queuePrefix`, which the bench's gateways keep. */
+const mailboxOf = (profile: string) => mailboxQueueName('message_to_user.', profile);
+
 const declareQueues = (queues: string[]) =>
   withChannel('declare queues', async (channel) => {
     for (const queue of queues) await channel.assertQueue(queue, { durable: true, arguments: mailboxQueueArguments(retention, deadLetterQueue) });
@@ -334,7 +337,7 @@ async function ensureWebStomp(): Promise<void> {
 
 async function runNotify(scenario: NotifyScenario, system: System): Promise<NotifyRow> {
   const profiles = Array.from({ length: scenario.profiles }, (_, i) => `${runId}-${system}-${scenario.name}-${i}`);
-  const queues = profiles.map((p) => `message_to_user.${p}`);
+  const queues = profiles.map(mailboxOf);
   const gateways: GatewayProcess[] = [];
   let copies = 1;
   const consumer = forkWorker('consumer');
@@ -440,7 +443,7 @@ async function runNotify(scenario: NotifyScenario, system: System): Promise<Noti
 async function runIdle(scenario: IdleScenario): Promise<IdleRow> {
   const profiles = Array.from({ length: 1_000 }, (_, i) => `${runId}-idle-${i}`);
   const tokens = Object.fromEntries(profiles.map((p) => [`tok-${p}`, p]));
-  const mailboxes = profiles.map((p) => `message_to_user.${p}`);
+  const mailboxes = profiles.map(mailboxOf);
   // The backend's mailboxes exist, as in the notify rows: a burst of joins in production is clients coming
   // back (a restart, a network blip), and RabbitMQ creates new durable queues at its own pace (about 450/s
   // here, docs/performance.md "Joins"), which no gateway can change.

@@ -307,11 +307,12 @@ export class ProfileSubscription {
 
   /** Publishes the next copy: the first waiting message, with those after it that fit in one batch. */
   private sendCopy(link: Link): void {
-    const waiting = this.copiesWaiting;
-    if (waiting.length === 0 || !link.alive) {
-      if (!link.alive) this.copiesWaiting = [];
+    if (!link.alive) {
+      this.copiesWaiting = []; // they return to the mailbox with the connection
       return;
     }
+    const waiting = this.copiesWaiting;
+    if (waiting.length === 0) return;
     const first = waiting[0]!;
     let count = 1;
     if (batchable(first)) {
