@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { relayQueueName } from '../../src/backends/rabbitmq/topology.js';
+import { mailboxQueueName, relayQueueName } from '../../src/backends/rabbitmq/topology.js';
 import { uniqueId } from '../helpers/gateway.js';
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
 import { amqpUrl, plainAmqp, testRetention } from '../helpers/rabbitmq.js';
@@ -41,6 +41,8 @@ describe('relayed profile: the active node is killed mid-stream', () => {
     await Promise.all(processes.map((p) => p.stop()));
     // The killed node could not delete its relay queue; it would otherwise wait for x-expires.
     for (const p of processes) await backend.channel.deleteQueue(relayQueueName(p.nodeId, profile)).catch(() => {});
+    // The profile's mailbox too: it would otherwise wait for its x-expires on the shared broker.
+    await backend.channel.deleteQueue(mailboxQueueName('message_to_user.', profile)).catch(() => {});
     await backend.channel.deleteQueue(deadLetterQueue).catch(() => {});
     await backend.channel.deleteQueue(`${deadLetterQueue}.log`).catch(() => {});
     await backend.channel.deleteExchange(deadLetterQueue).catch(() => {});
