@@ -240,7 +240,10 @@ async function startGatewayWith(config: Record<string, unknown>, label: string, 
   writeFileSync(configFile, JSON.stringify(config));
   const profiles = `${root}bench/results/profiles`;
   const nodeArgs = [
-    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, `--cpu-prof-name=${nodeId}.cpuprofile`] : []),
+    // Workers inherit these flags: one name for all would keep only the last profile, so with workers
+    // Node's default name (which has the pid) is kept.
+    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`, ...(config.workers ? [] : [`--cpu-prof-name=${nodeId}.cpuprofile`])] : []),
+    ...parsed.gatewayNodeFlags,
     ...(heapProbe ? ['--expose-gc', '--import', `${root}dist/bench/lib/heap-probe.js`] : []),
   ];
   if (heapProbe) mkdirSync(profiles, { recursive: true });
@@ -694,7 +697,7 @@ async function main(): Promise<void> {
     memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
-    command: `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`,
+    command: `npm run bench${args.length ? ` -- ${args.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}` : ''}`,
     brokerOpenFiles: (await readBrokerOpenFiles()) ?? 'unknown',
   };
   const persistentRows = scenarios.some((s) => s.kind === 'notify' && s.name.includes('persistent'));

@@ -17,6 +17,9 @@ Measures the gateway beside RabbitMQ Web-STOMP and a raw amqplib consumer on thi
                           and after the measurement (bench/results/profiles/), and report what the GC
                           kept; slows the gateways while it writes, so not for throughput figures
   --measure-seconds <n>   measure this long instead of 10 s (4 s with --quick), e.g. a long run for memory
+  --gateway-node-flags=<flags>
+                          Node and V8 flags for every gateway process (workers inherit them), space-
+                          separated, after an = sign: --gateway-node-flags=--max-semi-space-size=32
   -h, --help              this text
 
 Results: bench/results/<time>.json and .md. Exit codes: 0 done, 2 bad arguments, 1 anything else.
@@ -28,9 +31,13 @@ export interface BenchArgs {
   cpuProf: boolean;
   heapProbe: boolean;
   measureSeconds: number | undefined;
+  /** Extra flags for the gateway's node command line (each `--name` or `--name=value`). */
+  gatewayNodeFlags: string[];
   scenario: string | undefined;
   systems: System[];
 }
+
+const nodeFlag = /^--[a-z0-9][a-z0-9_-]*(=[^\s]+)?$/i;
 
 /** Thrown for arguments the bench does not know: a typo must not start a 15-minute run. */
 export class BenchUsageError extends Error {}
@@ -47,6 +54,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'cpu-prof': { type: 'boolean', default: false },
         'heap-probe': { type: 'boolean', default: false },
         'measure-seconds': { type: 'string' },
+        'gateway-node-flags': { type: 'string' },
         scenario: { type: 'string' },
         systems: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -63,12 +71,16 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   if (measureSeconds !== undefined && (!Number.isInteger(measureSeconds) || measureSeconds < 1 || measureSeconds > 3_600)) {
     throw new BenchUsageError(`--measure-seconds: a whole number of seconds from 1 to 3600, not ${measure}`);
   }
+  const gatewayNodeFlags = (values['gateway-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== '');
+  const notAFlag = gatewayNodeFlags.find((flag) => !nodeFlag.test(flag));
+  if (notAFlag !== undefined) throw new BenchUsageError(`--gateway-node-flags: each must look like --name or --name=value, not ${notAFlag}`);
   return {
     help: values.help,
     quick: values.quick,
     cpuProf: values['cpu-prof'],
     heapProbe: values['heap-probe'],
     measureSeconds,
+    gatewayNodeFlags,
     scenario: values.scenario,
     systems: systems as System[],
   };

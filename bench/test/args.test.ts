@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { parseBenchArgs } from '../lib/args.js';
 
 /** `npm run bench -- <args>` runs `node dist/bench/run.js <args>`: a typo must never start the 15-minute run. */
 function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -27,11 +28,21 @@ describe('bench arguments', () => {
       [['--systems', 'gateway,kafka'], /--systems: unknown kafka/],
       [['--scenario', 'notify-7'], /no scenario "notify-7"/],
       [['extra'], /positional/],
+      [['--gateway-node-flags=--max-semi-space-size=32 rm'], /--gateway-node-flags: each must look like --name or --name=value, not rm/],
+      [['--gateway-node-flags', '--max-semi-space-size=32'], /ambiguous/],
     ] as Array<[string[], RegExp]>) {
       const run = await bench(args);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
       assert.match(run.stderr, message);
       assert.doesNotMatch(run.stdout, /^bench bench/m, 'no run started');
     }
+  });
+
+  it('passes --gateway-node-flags on as separate flags', () => {
+    assert.deepEqual(parseBenchArgs(['--gateway-node-flags=--max-semi-space-size=32  --single-threaded-gc']).gatewayNodeFlags, [
+      '--max-semi-space-size=32',
+      '--single-threaded-gc',
+    ]);
+    assert.deepEqual(parseBenchArgs([]).gatewayNodeFlags, []);
   });
 });
