@@ -162,4 +162,29 @@ describe('ack batcher', () => {
     assert.equal(books.outstanding.size, 0);
     assert.equal(books.frames.at(-1), 'ack<=1');
   });
+
+  it('still finds a delivery by its tag after compaction dropped the released ones around it', () => {
+    const { books, batcher, endTurn } = setup(0);
+    const held = books.deliver(1);
+    batcher.track(held);
+    let middle: Message | undefined;
+    for (let tag = 2; tag <= 3_001; tag++) {
+      const msg = books.deliver(tag);
+      batcher.track(msg);
+      if (tag === 1_500) middle = msg;
+      else batcher.ack(msg);
+      if (tag % 100 === 0) endTurn();
+    }
+    for (let i = 0; i < holdBehindPendingFlushes; i++) endTurn();
+    assert.ok(batcher.retained < 1_100, `compacted to ${batcher.retained}`);
+    assert.deepEqual([...books.outstanding].sort((a, b) => a - b), [1, 1_500]);
+    batcher.ack(middle!);
+    batcher.ack(held);
+    endTurn();
+    assert.equal(books.outstanding.size, 0);
+    assert.equal(batcher.outstanding, 0);
+    batcher.ack(middle!); // settled already: ignored, not acknowledged twice
+    endTurn();
+    assert.deepEqual(books.frames.filter((f) => f.includes('1500')), ['ack<=1500'], 'one multiple ack covers both, once');
+  });
 });

@@ -27,10 +27,15 @@ export type SettlingChannel = Pick<Channel, 'ack' | 'nack'>;
  * still waiting for its ack. Nacks go out at once, one by one.
  */
 export class AckBatcher {
-  /** Outstanding deliveries in delivery-tag order; `head` is the first not yet released. */
+  /**
+   * Deliveries in delivery-tag order; `head` is the first not yet released. Found by tag through their
+   * order rather than a Map: a Map's table grew and shrank with every delivery, and in acknowledged
+   * delivery those tables outlived scavenges (docs/performance.md, "The 5k/s tail").
+   */
   private entries: Entry[] = [];
   private head = 0;
-  private readonly byTag = new Map<number, Entry>();
+  /** Tracked and neither acknowledged nor nacked at the broker yet. */
+  private unreleased = 0;
   /** Settled, not yet acknowledged: behind a pending delivery, or since the last flush. */
   private readonly settledBehind: Entry[] = [];
   private flushScheduled = false;
@@ -52,11 +57,11 @@ export class AckBatcher {
   track(msg: Message): void {
     const entry: Entry = { tag: msg.fields.deliveryTag, state: 'pending', waited: 0 };
     this.entries.push(entry);
-    this.byTag.set(entry.tag, entry);
+    this.unreleased += 1;
   }
 
   ack(msg: Message): void {
-    const entry = this.byTag.get(msg.fields.deliveryTag);
+    const entry = this.find(msg.fields.deliveryTag);
     if (!entry || entry.state !== 'pending') return;
     entry.state = 'ack';
     this.settledBehind.push(entry);
@@ -70,10 +75,10 @@ export class AckBatcher {
   }
 
   nack(msg: Message, requeue: boolean): void {
-    const entry = this.byTag.get(msg.fields.deliveryTag);
+    const entry = this.find(msg.fields.deliveryTag);
     if (!entry || entry.state !== 'pending') return;
     entry.state = 'done';
-    this.byTag.delete(entry.tag);
+    this.unreleased -= 1;
     this.send(() => this.channel.nack(tagOnly(entry.tag), false, requeue));
   }
 
@@ -81,13 +86,13 @@ export class AckBatcher {
   clear(): void {
     this.entries = [];
     this.head = 0;
-    this.byTag.clear();
+    this.unreleased = 0;
     this.settledBehind.length = 0;
   }
 
   /** Deliveries tracked and not yet released (for tests and diagnostics). */
   get outstanding(): number {
-    return this.byTag.size;
+    return this.unreleased;
   }
 
   flush(): void {
@@ -95,9 +100,11 @@ export class AckBatcher {
     let multipleUpTo: number | undefined;
     while (this.head < this.entries.length && this.entries[this.head]!.state !== 'pending') {
       const entry = this.entries[this.head++]!;
-      if (entry.state === 'ack') multipleUpTo = entry.tag;
+      if (entry.state === 'ack') {
+        multipleUpTo = entry.tag;
+        this.unreleased -= 1;
+      }
       entry.state = 'done';
-      this.byTag.delete(entry.tag);
     }
     if (multipleUpTo !== undefined) this.send(() => this.channel.ack(tagOnly(multipleUpTo), true));
     let kept = 0;
@@ -109,7 +116,7 @@ export class AckBatcher {
         continue;
       }
       entry.state = 'done';
-      this.byTag.delete(entry.tag);
+      this.unreleased -= 1;
       this.send(() => this.channel.ack(tagOnly(entry.tag), false));
     }
     this.settledBehind.length = kept;
@@ -132,6 +139,28 @@ export class AckBatcher {
   }
 
   /**
+   * The entry of a tag still kept, by binary search over the tag-ordered entries from `head` (a channel's
+   * tags only grow). Usually the first probe hits: tags are consecutive until compact drops released
+   * entries from the middle.
+   */
+  private find(tag: number): Entry | undefined {
+    const { entries } = this;
+    let low = this.head;
+    let high = entries.length - 1;
+    if (low > high) return undefined;
+    const guess = low + (tag - entries[low]!.tag);
+    if (guess >= low && guess <= high && entries[guess]!.tag === tag) return entries[guess];
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      const at = entries[middle]!.tag;
+      if (at === tag) return entries[middle];
+      if (at < tag) low = middle + 1;
+      else high = middle - 1;
+    }
+    return undefined;
+  }
+
+  /**
    * Drops released entries from the front and, when a long-pending delivery keeps many settled ones behind
    * it, those too, so memory follows what is outstanding rather than what passed by.
    */
@@ -139,7 +168,7 @@ export class AckBatcher {
     if (this.head === this.entries.length) {
       this.entries = [];
       this.head = 0;
-    } else if (this.retained > 2 * this.byTag.size + 1_024) {
+    } else if (this.retained > 2 * this.unreleased + 1_024) {
       this.entries = this.entries.slice(this.head).filter((entry) => entry.state !== 'done');
       this.head = 0;
     }
