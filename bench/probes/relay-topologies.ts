@@ -1,0 +1,261 @@
+/**
+ * What RabbitMQ alone pays for a profile held on two nodes, per relay topology, with raw amqplib and no
+ * gateway (docs/performance.md, "Two nodes: the broker's cost per relay topology"). Every process is a
+ * plain AMQP client, so the figures are the broker's ceiling for each topology on this machine:
+ *
+ * - `direct`: one node holds each profile and consumes its mailbox (the one-node rows).
+ * - `self`: the relay as built: the active node publishes one confirmed copy to the relay exchange, routed
+ *   to both nodes' relay queues (its own included), acks the mailbox message on the confirm; each node
+ *   consumes its relay queue.
+ * - `cc`: the lever issue 16 names first: the active node counts its own delivery straight from the
+ *   mailbox and publishes the confirmed copy only to the other node's relay queue (default exchange).
+ *
+ * 1,000 mailboxes, transient messages of about 200 bytes from a confirming publisher at most 5,000 ahead,
+ * prefetch 100 per consumer (not reached: about 5 in flight per queue), acks gathered for 5 ms into one `multiple` ack as the gateway does; no batch
+ * copies and no sockets.
+ *
+ * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n]`
+ * (default: all three, 10 s each; AMQP_URL as the bench).
+ */
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as amqp from 'amqplib';
+
+type Topology = 'direct' | 'self' | 'cc';
+type Role = 'publisher' | 'active' | 'holder';
+const topologies: readonly Topology[] = ['direct', 'self', 'cc'];
+
+const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const profiles = 1_000;
+const publishWindow = 5_000;
+const prefetch = 100;
+const ackDelayMs = 5;
+
+interface Names {
+  mailbox(i: number): string;
+  relay(node: 'a' | 'b', i: number): string;
+  exchange: string;
+}
+
+function namesOf(run: string): Names {
+  return {
+    mailbox: (i) => `probe.${run}.mailbox.${i}`,
+    relay: (node, i) => `probe.${run}.relay.${node}.${i}`,
+    exchange: `probe.${run}.relay`,
+  };
+}
+
+function connect(): Promise<amqp.ChannelModel> {
+  return amqp.connect(url, { noDelay: true });
+}
+
+/** Acks in tag order, one `multiple` ack per 5 ms for the longest settled run (as src/backends/rabbitmq/ack-batcher.ts). */
+function gatheringAcker(channel: amqp.Channel): (tag: number) => void {
+  const settled = new Set<number>();
+  let next = 1;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    let upTo: number | undefined;
+    while (settled.delete(next)) upTo = next++;
+    if (upTo === undefined) return;
+    try {
+      channel.ack({ fields: { deliveryTag: upTo } } as amqp.Message, true);
+    } catch {
+      // closing at the end of the measurement: RabbitMQ requeues what was not acknowledged
+    }
+  };
+  return (tag) => {
+    settled.add(tag);
+    timer ??= setTimeout(flush, ackDelayMs);
+  };
+}
+
+/** A role process: reports 'ready', answers 'count' with its deliveries, exits on 'stop'. */
+function serve(connection: amqp.ChannelModel, delivered: () => number): void {
+  connection.on('error', () => {}); // the coordinator closes everything at the end; late acks may fail
+  process.send!('ready');
+  process.on('message', (message) => {
+    if (message === 'count') process.send!({ delivered: delivered() });
+    if (message === 'stop') void connection.close().catch(() => {}).finally(() => process.exit(0));
+  });
+}
+
+async function publisher(names: Names): Promise<void> {
+  const connection = await connect();
+  const channel = await connection.createConfirmChannel();
+  const body = Buffer.from(JSON.stringify({ data: { id: 'probe', t: 0 }, pad: 'p'.repeat(150) }));
+  let inFlight = 0;
+  let next = 0;
+  let stopped = false;
+  const pump = () => {
+    while (!stopped && inFlight < publishWindow) {
+      inFlight += 1;
+      channel.sendToQueue(names.mailbox(next++ % profiles), body, {}, () => {
+        inFlight -= 1;
+        if (inFlight === publishWindow / 2) setImmediate(pump);
+      });
+    }
+  };
+  serve(connection, () => next);
+  process.on('message', (message) => {
+    if (message === 'stop') stopped = true;
+  });
+  pump();
+}
+
+async function activeNode(names: Names, topology: Topology): Promise<void> {
+  const connection = await connect();
+  const mailboxes = await connection.createChannel();
+  const ownRelay = await connection.createChannel();
+  const copies = await connection.createConfirmChannel();
+  await mailboxes.prefetch(prefetch);
+  await ownRelay.prefetch(prefetch);
+  const ackMailbox = gatheringAcker(mailboxes);
+  const ackOwnRelay = gatheringAcker(ownRelay);
+  let delivered = 0;
+  for (let i = 0; i < profiles; i++) {
+    const mailbox = names.mailbox(i);
+    if (topology === 'self') {
+      await ownRelay.consume(names.relay('a', i), (msg) => {
+        delivered += 1;
+        ackOwnRelay(msg!.fields.deliveryTag);
+      });
+    }
+    await mailboxes.consume(mailbox, (msg) => {
+      const tag = msg!.fields.deliveryTag;
+      if (topology === 'direct') {
+        delivered += 1;
+        ackMailbox(tag);
+      } else if (topology === 'self') {
+        copies.publish(names.exchange, mailbox, msg!.content, {}, () => ackMailbox(tag));
+      } else {
+        delivered += 1; // written to its own sockets straight from the mailbox
+        copies.sendToQueue(names.relay('b', i), msg!.content, {}, () => ackMailbox(tag));
+      }
+    });
+  }
+  serve(connection, () => delivered);
+}
+
+async function holderNode(names: Names): Promise<void> {
+  const connection = await connect();
+  const channel = await connection.createChannel();
+  await channel.prefetch(prefetch);
+  const ack = gatheringAcker(channel);
+  let delivered = 0;
+  for (let i = 0; i < profiles; i++) {
+    await channel.consume(names.relay('b', i), (msg) => {
+      delivered += 1;
+      ack(msg!.fields.deliveryTag);
+    });
+  }
+  serve(connection, () => delivered);
+}
+
+/** CPU seconds a process used so far (utime + stime from /proc; Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The local RabbitMQ's Erlang VM, to report its CPU; undefined when the broker runs elsewhere. */
+function localBrokerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (commandLine.includes('beam.smp') && commandLine.includes('rabbit')) return Number(entry);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+async function measure(topology: Topology, seconds: number): Promise<string> {
+  const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const names = namesOf(run);
+  const connection = await connect();
+  const channel = await connection.createChannel();
+  await channel.assertExchange(names.exchange, 'direct', { durable: false });
+  const relays = topology === 'direct' ? [] : topology === 'self' ? (['a', 'b'] as const) : (['b'] as const);
+  for (let i = 0; i < profiles; i++) {
+    await channel.assertQueue(names.mailbox(i), { durable: true });
+    for (const node of relays) {
+      await channel.assertQueue(names.relay(node, i), { durable: true });
+      if (topology === 'self') await channel.bindQueue(names.relay(node, i), names.exchange, names.mailbox(i));
+    }
+  }
+  const self = fileURLToPath(import.meta.url);
+  const start = (role: Role) =>
+    new Promise<ReturnType<typeof fork>>((resolve, reject) => {
+      const child = fork(self, ['--role', role, '--topology', topology, '--run', run]);
+      child.once('message', () => resolve(child));
+      child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
+    });
+  const nodes = [await start('active'), ...(topology === 'direct' ? [] : [await start('holder')])];
+  const publishing = await start('publisher');
+  const children = [publishing, ...nodes];
+  const deliveries = async () => {
+    const counts = await Promise.all(
+      nodes.map((node) => new Promise<number>((resolve) => {
+        node.once('message', (m) => resolve((m as { delivered: number }).delivered));
+        node.send('count');
+      })),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  };
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // warm-up
+    const broker = localBrokerPid();
+    const before = { at: performance.now(), delivered: await deliveries(), broker: broker && cpuSeconds(broker), clients: children.map((c) => cpuSeconds(c.pid!)) };
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
+    const elapsed = (performance.now() - before.at) / 1_000;
+    const delivered = (await deliveries()) - before.delivered;
+    const clientCpu = children.map((c, k) => Math.round((100 * (cpuSeconds(c.pid!) - before.clients[k]!)) / elapsed));
+    const brokerCpu = broker ? ` RabbitMQ ${Math.round((100 * (cpuSeconds(broker) - (before.broker as number))) / elapsed)} %,` : '';
+    return `${topology}: ${Math.round(delivered / elapsed)} deliveries/s,${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
+  } finally {
+    for (const child of children) child.send('stop');
+    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+    for (let i = 0; i < profiles; i++) {
+      await channel.deleteQueue(names.mailbox(i));
+      for (const node of relays) await channel.deleteQueue(names.relay(node, i));
+    }
+    await channel.deleteExchange(names.exchange);
+    await connection.close();
+  }
+}
+
+const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600]\n`;
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: { role: { type: 'string' }, topology: { type: 'string' }, run: { type: 'string' }, seconds: { type: 'string', default: '10' } },
+    });
+  } catch (err) {
+    process.stderr.write(`${usage}${(err as Error).message}\n`);
+    process.exit(2);
+  }
+})();
+
+if (values.role) {
+  const names = namesOf(values.run!);
+  const topology = values.topology as Topology;
+  if (values.role === 'publisher') await publisher(names);
+  else if (values.role === 'active') await activeNode(names, topology);
+  else await holderNode(names);
+} else {
+  const picked = (positionals.length > 0 ? positionals : topologies) as Topology[];
+  const seconds = Number(values.seconds);
+  const unknown = picked.filter((t) => !topologies.includes(t));
+  if (unknown.length > 0 || !Number.isInteger(seconds) || seconds < 1 || seconds > 600) {
+    process.stderr.write(usage);
+    process.exit(2);
+  }
+  for (const topology of picked) process.stdout.write(`${await measure(topology, seconds)}\n`);
+}
