@@ -14,8 +14,12 @@
  * prefetch 100 per consumer (not reached: about 5 in flight per queue), acks gathered for 5 ms into one `multiple` ack as the gateway does; no batch
  * copies and no sockets.
  *
- * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n]`
- * (default: all three, 10 s each; AMQP_URL as the bench).
+ * With `--rate n` the publisher sends n messages a second instead of staying 5,000 ahead, and the nodes
+ * report latency from publish to delivery (the active node's own delivery in `cc` counts at its receipt
+ * from the mailbox, where the gateway would write to its sockets).
+ *
+ * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n] [--rate n]`
+ * (default: all three, 10 s each, at the broker's pace; AMQP_URL as the bench).
  */
 import { fork } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -73,37 +77,70 @@ function gatheringAcker(channel: amqp.Channel): (tag: number) => void {
   };
 }
 
-/** A role process: reports 'ready', answers 'count' with its deliveries, exits on 'stop'. */
-function serve(connection: amqp.ChannelModel, delivered: () => number): void {
+/** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A node's deliveries, and their latencies (the publish time is the body's first 8 bytes) once measuring. */
+class Deliveries {
+  count = 0;
+  latencies: number[] | undefined;
+
+  record(content: Buffer): void {
+    this.count += 1;
+    this.latencies?.push(wallMs() - content.readDoubleLE(0));
+  }
+}
+
+/** A role process: reports 'ready'; answers 'count', 'measure' (start keeping latencies), 'latencies'; exits on 'stop'. */
+function serve(connection: amqp.ChannelModel, deliveries: Deliveries): void {
   connection.on('error', () => {}); // the coordinator closes everything at the end; late acks may fail
   process.send!('ready');
   process.on('message', (message) => {
-    if (message === 'count') process.send!({ delivered: delivered() });
+    if (message === 'count') process.send!({ delivered: deliveries.count });
+    if (message === 'measure') deliveries.latencies = [];
+    if (message === 'latencies') process.send!({ latencies: deliveries.latencies ?? [] });
     if (message === 'stop') void connection.close().catch(() => {}).finally(() => process.exit(0));
   });
 }
 
-async function publisher(names: Names): Promise<void> {
+async function publisher(names: Names, rate: number | undefined): Promise<void> {
   const connection = await connect();
   const channel = await connection.createConfirmChannel();
-  const body = Buffer.from(JSON.stringify({ data: { id: 'probe', t: 0 }, pad: 'p'.repeat(150) }));
+  const padding = Buffer.alloc(192, 'p');
   let inFlight = 0;
   let next = 0;
   let stopped = false;
-  const pump = () => {
-    while (!stopped && inFlight < publishWindow) {
-      inFlight += 1;
-      channel.sendToQueue(names.mailbox(next++ % profiles), body, {}, () => {
-        inFlight -= 1;
-        if (inFlight === publishWindow / 2) setImmediate(pump);
-      });
-    }
+  const publishOne = () => {
+    const body = Buffer.allocUnsafe(8 + padding.length);
+    padding.copy(body, 8);
+    body.writeDoubleLE(wallMs(), 0);
+    inFlight += 1;
+    channel.sendToQueue(names.mailbox(next++ % profiles), body, {}, () => {
+      inFlight -= 1;
+      if (rate === undefined && inFlight === publishWindow / 2) setImmediate(pump);
+    });
   };
-  serve(connection, () => next);
+  const pump = () => {
+    while (!stopped && inFlight < publishWindow) publishOne();
+  };
+  const published = new Deliveries();
+  serve(connection, published);
   process.on('message', (message) => {
     if (message === 'stop') stopped = true;
   });
-  pump();
+  if (rate === undefined) {
+    pump();
+    return;
+  }
+  // A tick every 10 ms publishes what the rate owes by then, so a late tick catches up.
+  const startedAt = performance.now();
+  const tick = setInterval(() => {
+    if (stopped) return clearInterval(tick);
+    const owed = Math.floor(((performance.now() - startedAt) / 1_000) * rate) - next;
+    for (let i = 0; i < owed && inFlight < publishWindow; i++) publishOne();
+  }, 10);
 }
 
 async function activeNode(names: Names, topology: Topology): Promise<void> {
@@ -115,29 +152,29 @@ async function activeNode(names: Names, topology: Topology): Promise<void> {
   await ownRelay.prefetch(prefetch);
   const ackMailbox = gatheringAcker(mailboxes);
   const ackOwnRelay = gatheringAcker(ownRelay);
-  let delivered = 0;
+  const delivered = new Deliveries();
   for (let i = 0; i < profiles; i++) {
     const mailbox = names.mailbox(i);
     if (topology === 'self') {
       await ownRelay.consume(names.relay('a', i), (msg) => {
-        delivered += 1;
+        delivered.record(msg!.content);
         ackOwnRelay(msg!.fields.deliveryTag);
       });
     }
     await mailboxes.consume(mailbox, (msg) => {
       const tag = msg!.fields.deliveryTag;
       if (topology === 'direct') {
-        delivered += 1;
+        delivered.record(msg!.content);
         ackMailbox(tag);
       } else if (topology === 'self') {
         copies.publish(names.exchange, mailbox, msg!.content, {}, () => ackMailbox(tag));
       } else {
-        delivered += 1; // written to its own sockets straight from the mailbox
+        delivered.record(msg!.content); // written to its own sockets straight from the mailbox
         copies.sendToQueue(names.relay('b', i), msg!.content, {}, () => ackMailbox(tag));
       }
     });
   }
-  serve(connection, () => delivered);
+  serve(connection, delivered);
 }
 
 async function holderNode(names: Names): Promise<void> {
@@ -145,14 +182,14 @@ async function holderNode(names: Names): Promise<void> {
   const channel = await connection.createChannel();
   await channel.prefetch(prefetch);
   const ack = gatheringAcker(channel);
-  let delivered = 0;
+  const delivered = new Deliveries();
   for (let i = 0; i < profiles; i++) {
     await channel.consume(names.relay('b', i), (msg) => {
-      delivered += 1;
+      delivered.record(msg!.content);
       ack(msg!.fields.deliveryTag);
     });
   }
-  serve(connection, () => delivered);
+  serve(connection, delivered);
 }
 
 /** CPU seconds a process used so far (utime + stime from /proc; Linux). */
@@ -175,7 +212,24 @@ function localBrokerPid(): number | undefined {
   return undefined;
 }
 
-async function measure(topology: Topology, seconds: number): Promise<string> {
+/** Asks a role process one question and waits for the answer that carries `key`. */
+function ask<T>(child: ReturnType<typeof fork>, question: string, key: string): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown) => {
+      if (typeof message !== 'object' || message === null || !(key in message)) return;
+      child.off('message', onMessage);
+      resolve((message as Record<string, T>)[key]!);
+    };
+    child.on('message', onMessage);
+    child.send(question);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function measure(topology: Topology, seconds: number, rate: number | undefined): Promise<string> {
   const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const names = namesOf(run);
   const connection = await connect();
@@ -192,32 +246,27 @@ async function measure(topology: Topology, seconds: number): Promise<string> {
   const self = fileURLToPath(import.meta.url);
   const start = (role: Role) =>
     new Promise<ReturnType<typeof fork>>((resolve, reject) => {
-      const child = fork(self, ['--role', role, '--topology', topology, '--run', run]);
+      const child = fork(self, ['--role', role, '--topology', topology, '--run', run, ...(rate ? ['--rate', String(rate)] : [])]);
       child.once('message', () => resolve(child));
       child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
     });
   const nodes = [await start('active'), ...(topology === 'direct' ? [] : [await start('holder')])];
   const publishing = await start('publisher');
   const children = [publishing, ...nodes];
-  const deliveries = async () => {
-    const counts = await Promise.all(
-      nodes.map((node) => new Promise<number>((resolve) => {
-        node.once('message', (m) => resolve((m as { delivered: number }).delivered));
-        node.send('count');
-      })),
-    );
-    return counts.reduce((a, b) => a + b, 0);
-  };
+  const deliveries = async () => (await Promise.all(nodes.map((node) => ask<number>(node, 'count', 'delivered')))).reduce((a, b) => a + b, 0);
   try {
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // warm-up
     const broker = localBrokerPid();
+    for (const node of nodes) node.send('measure');
     const before = { at: performance.now(), delivered: await deliveries(), broker: broker && cpuSeconds(broker), clients: children.map((c) => cpuSeconds(c.pid!)) };
     await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
     const elapsed = (performance.now() - before.at) / 1_000;
     const delivered = (await deliveries()) - before.delivered;
     const clientCpu = children.map((c, k) => Math.round((100 * (cpuSeconds(c.pid!) - before.clients[k]!)) / elapsed));
     const brokerCpu = broker ? ` RabbitMQ ${Math.round((100 * (cpuSeconds(broker) - (before.broker as number))) / elapsed)} %,` : '';
-    return `${topology}: ${Math.round(delivered / elapsed)} deliveries/s,${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
+    const latencies = (await Promise.all(nodes.map((node) => ask<number[]>(node, 'latencies', 'latencies')))).flat().sort((a, b) => a - b);
+    const latency = rate ? `, latency p50 ${percentile(latencies, 50).toFixed(2)} ms p99 ${percentile(latencies, 99).toFixed(2)} ms` : '';
+    return `${topology}: ${Math.round(delivered / elapsed)} deliveries/s${latency},${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
   } finally {
     for (const child of children) child.send('stop');
     await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
@@ -230,12 +279,18 @@ async function measure(topology: Topology, seconds: number): Promise<string> {
   }
 }
 
-const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600]\n`;
+const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600] [--rate 1..100000]\n`;
 const { values, positionals } = (() => {
   try {
     return parseArgs({
       allowPositionals: true,
-      options: { role: { type: 'string' }, topology: { type: 'string' }, run: { type: 'string' }, seconds: { type: 'string', default: '10' } },
+      options: {
+        role: { type: 'string' },
+        topology: { type: 'string' },
+        run: { type: 'string' },
+        seconds: { type: 'string', default: '10' },
+        rate: { type: 'string' },
+      },
     });
   } catch (err) {
     process.stderr.write(`${usage}${(err as Error).message}\n`);
@@ -246,16 +301,18 @@ const { values, positionals } = (() => {
 if (values.role) {
   const names = namesOf(values.run!);
   const topology = values.topology as Topology;
-  if (values.role === 'publisher') await publisher(names);
+  if (values.role === 'publisher') await publisher(names, values.rate ? Number(values.rate) : undefined);
   else if (values.role === 'active') await activeNode(names, topology);
   else await holderNode(names);
 } else {
   const picked = (positionals.length > 0 ? positionals : topologies) as Topology[];
   const seconds = Number(values.seconds);
+  const rate = values.rate === undefined ? undefined : Number(values.rate);
   const unknown = picked.filter((t) => !topologies.includes(t));
-  if (unknown.length > 0 || !Number.isInteger(seconds) || seconds < 1 || seconds > 600) {
+  const badRate = rate !== undefined && (!Number.isInteger(rate) || rate < 1 || rate > 100_000);
+  if (unknown.length > 0 || !Number.isInteger(seconds) || seconds < 1 || seconds > 600 || badRate) {
     process.stderr.write(usage);
     process.exit(2);
   }
-  for (const topology of picked) process.stdout.write(`${await measure(topology, seconds)}\n`);
+  for (const topology of picked) process.stdout.write(`${await measure(topology, seconds, rate)}\n`);
 }
