@@ -18,7 +18,19 @@
  * report latency from publish to delivery (the active node's own delivery in `cc` counts at its receipt
  * from the mailbox, where the gateway would write to its sockets).
  *
- * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n] [--rate n]`
+ * With `--gateway-queues` the queues are declared with the gateway's arguments (topology.ts, the config's
+ * defaults): mailboxes with single active consumer, max length, message TTL, expiry and dead-lettering;
+ * relay queues with expiry, message TTL and dead-lettering back to the mailbox. Without it, plain durable
+ * queues.
+ *
+ * With `--lanes n` each node consumes on n channels (queue i on channel i % n), each with its own gathered
+ * acks, as the gateway's 8 mailbox and 8 relay queue lanes (src/backends/rabbitmq/amqp-link.ts).
+ *
+ * With `--gateway-copies` copies are published as the gateway publishes them: mandatory, with the relay's
+ * headers.
+ *
+ * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n] [--rate n]
+ *  [--gateway-queues] [--gateway-copies] [--lanes n]`
  * (default: all three, 10 s each, at the broker's pace; AMQP_URL as the bench).
  */
 import { fork } from 'node:child_process';
@@ -26,6 +38,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as amqp from 'amqplib';
+import { nodeHeader, relayHeader, sharedHeader } from '../../src/backends/rabbitmq/relay-protocol.js';
+import { mailboxQueueArguments, relayQueueArguments } from '../../src/backends/rabbitmq/topology.js';
 
 type Topology = 'direct' | 'self' | 'cc';
 type Role = 'publisher' | 'active' | 'holder';
@@ -36,6 +50,10 @@ const profiles = 1_000;
 const publishWindow = 5_000;
 const prefetch = 100;
 const ackDelayMs = 5;
+/** The configuration's defaults (src/config/schema.ts): retention, notify.nodeQueueExpiresMs, the dead-letter queue. */
+const gatewayRetention = { maxLength: 10_000, messageTtlMs: 7 * 24 * 3600_000, queueExpiresMs: 30 * 24 * 3600_000 };
+const gatewayNodeQueueExpiresMs = 300_000;
+const gatewayDeadLetterQueue = 'switchboard.dead_letter';
 
 interface Names {
   mailbox(i: number): string;
@@ -143,47 +161,58 @@ async function publisher(names: Names, rate: number | undefined): Promise<void> 
   }, 10);
 }
 
-async function activeNode(names: Names, topology: Topology): Promise<void> {
+/** `count` consuming channels, each with its prefetch and its own gathered acks (queue i consumed on lane i % count). */
+async function consumerLanes(connection: amqp.ChannelModel, count: number): Promise<Array<{ channel: amqp.Channel; ack: (tag: number) => void }>> {
+  const lanes = [];
+  for (let i = 0; i < count; i++) {
+    const channel = await connection.createChannel();
+    await channel.prefetch(prefetch);
+    lanes.push({ channel, ack: gatheringAcker(channel) });
+  }
+  return lanes;
+}
+
+async function activeNode(names: Names, topology: Topology, laneCount: number, gatewayCopies: boolean): Promise<void> {
+  // As profile-subscription.ts publishes a copy: mandatory, with the relay's headers (relay-protocol.ts).
+  const copyOptions = (tag: number): amqp.Options.Publish =>
+    gatewayCopies ? { mandatory: true, headers: { [relayHeader]: `${names.exchange}-${tag}`, [nodeHeader]: `${names.exchange}-node-a`, [sharedHeader]: true } } : {};
   const connection = await connect();
-  const mailboxes = await connection.createChannel();
-  const ownRelay = await connection.createChannel();
+  const mailboxLanes = await consumerLanes(connection, laneCount);
+  const relayLanes = await consumerLanes(connection, laneCount);
   const copies = await connection.createConfirmChannel();
-  await mailboxes.prefetch(prefetch);
-  await ownRelay.prefetch(prefetch);
-  const ackMailbox = gatheringAcker(mailboxes);
-  const ackOwnRelay = gatheringAcker(ownRelay);
   const delivered = new Deliveries();
   for (let i = 0; i < profiles; i++) {
     const mailbox = names.mailbox(i);
+    const ownRelay = relayLanes[i % laneCount]!;
     if (topology === 'self') {
-      await ownRelay.consume(names.relay('a', i), (msg) => {
+      await ownRelay.channel.consume(names.relay('a', i), (msg) => {
         delivered.record(msg!.content);
-        ackOwnRelay(msg!.fields.deliveryTag);
+        ownRelay.ack(msg!.fields.deliveryTag);
       });
     }
+    const { channel: mailboxes, ack: ackMailbox } = mailboxLanes[i % laneCount]!;
     await mailboxes.consume(mailbox, (msg) => {
       const tag = msg!.fields.deliveryTag;
       if (topology === 'direct') {
         delivered.record(msg!.content);
         ackMailbox(tag);
       } else if (topology === 'self') {
-        copies.publish(names.exchange, mailbox, msg!.content, {}, () => ackMailbox(tag));
+        copies.publish(names.exchange, mailbox, msg!.content, copyOptions(tag), () => ackMailbox(tag));
       } else {
         delivered.record(msg!.content); // written to its own sockets straight from the mailbox
-        copies.sendToQueue(names.relay('b', i), msg!.content, {}, () => ackMailbox(tag));
+        copies.sendToQueue(names.relay('b', i), msg!.content, copyOptions(tag), () => ackMailbox(tag));
       }
     });
   }
   serve(connection, delivered);
 }
 
-async function holderNode(names: Names): Promise<void> {
+async function holderNode(names: Names, laneCount: number): Promise<void> {
   const connection = await connect();
-  const channel = await connection.createChannel();
-  await channel.prefetch(prefetch);
-  const ack = gatheringAcker(channel);
+  const lanes = await consumerLanes(connection, laneCount);
   const delivered = new Deliveries();
   for (let i = 0; i < profiles; i++) {
+    const { channel, ack } = lanes[i % laneCount]!;
     await channel.consume(names.relay('b', i), (msg) => {
       delivered.record(msg!.content);
       ack(msg!.fields.deliveryTag);
@@ -229,7 +258,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function measure(topology: Topology, seconds: number, rate: number | undefined): Promise<string> {
+interface ProbeOptions {
+  seconds: number;
+  rate: number | undefined;
+  gatewayQueues: boolean;
+  gatewayCopies: boolean;
+  lanes: number;
+}
+
+async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatewayCopies, lanes }: ProbeOptions): Promise<string> {
   const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const names = namesOf(run);
   const connection = await connect();
@@ -237,16 +274,17 @@ async function measure(topology: Topology, seconds: number, rate: number | undef
   await channel.assertExchange(names.exchange, 'direct', { durable: false });
   const relays = topology === 'direct' ? [] : topology === 'self' ? (['a', 'b'] as const) : (['b'] as const);
   for (let i = 0; i < profiles; i++) {
-    await channel.assertQueue(names.mailbox(i), { durable: true });
+    const mailbox = names.mailbox(i);
+    await channel.assertQueue(mailbox, { durable: true, ...(gatewayQueues && { arguments: mailboxQueueArguments(gatewayRetention, gatewayDeadLetterQueue) }) });
     for (const node of relays) {
-      await channel.assertQueue(names.relay(node, i), { durable: true });
+      await channel.assertQueue(names.relay(node, i), { durable: true, ...(gatewayQueues && { arguments: relayQueueArguments(gatewayNodeQueueExpiresMs, mailbox) }) });
       if (topology === 'self') await channel.bindQueue(names.relay(node, i), names.exchange, names.mailbox(i));
     }
   }
   const self = fileURLToPath(import.meta.url);
   const start = (role: Role) =>
     new Promise<ReturnType<typeof fork>>((resolve, reject) => {
-      const child = fork(self, ['--role', role, '--topology', topology, '--run', run, ...(rate ? ['--rate', String(rate)] : [])]);
+      const child = fork(self, ['--role', role, '--topology', topology, '--run', run, '--lanes', String(lanes), ...(rate ? ['--rate', String(rate)] : []), ...(gatewayCopies ? ['--gateway-copies'] : [])]);
       child.once('message', () => resolve(child));
       child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
     });
@@ -279,7 +317,7 @@ async function measure(topology: Topology, seconds: number, rate: number | undef
   }
 }
 
-const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600] [--rate 1..100000]\n`;
+const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600] [--rate 1..100000] [--gateway-queues] [--gateway-copies] [--lanes 1..64]\n`;
 const { values, positionals } = (() => {
   try {
     return parseArgs({
@@ -290,6 +328,9 @@ const { values, positionals } = (() => {
         run: { type: 'string' },
         seconds: { type: 'string', default: '10' },
         rate: { type: 'string' },
+        'gateway-queues': { type: 'boolean', default: false },
+        lanes: { type: 'string', default: '1' },
+        'gateway-copies': { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -302,17 +343,19 @@ if (values.role) {
   const names = namesOf(values.run!);
   const topology = values.topology as Topology;
   if (values.role === 'publisher') await publisher(names, values.rate ? Number(values.rate) : undefined);
-  else if (values.role === 'active') await activeNode(names, topology);
-  else await holderNode(names);
+  else if (values.role === 'active') await activeNode(names, topology, Number(values.lanes), values['gateway-copies']);
+  else await holderNode(names, Number(values.lanes));
 } else {
   const picked = (positionals.length > 0 ? positionals : topologies) as Topology[];
   const seconds = Number(values.seconds);
   const rate = values.rate === undefined ? undefined : Number(values.rate);
   const unknown = picked.filter((t) => !topologies.includes(t));
+  const lanes = Number(values.lanes);
   const badRate = rate !== undefined && (!Number.isInteger(rate) || rate < 1 || rate > 100_000);
-  if (unknown.length > 0 || !Number.isInteger(seconds) || seconds < 1 || seconds > 600 || badRate) {
+  const badLanes = !Number.isInteger(lanes) || lanes < 1 || lanes > 64;
+  if (unknown.length > 0 || !Number.isInteger(seconds) || seconds < 1 || seconds > 600 || badRate || badLanes) {
     process.stderr.write(usage);
     process.exit(2);
   }
-  for (const topology of picked) process.stdout.write(`${await measure(topology, seconds, rate)}\n`);
+  for (const topology of picked) process.stdout.write(`${await measure(topology, { seconds, rate, gatewayQueues: values['gateway-queues'], gatewayCopies: values['gateway-copies'], lanes })}\n`);
 }
