@@ -34,10 +34,11 @@
  * (default: all three, 10 s each, at the broker's pace; AMQP_URL as the bench).
  */
 import { fork } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as amqp from 'amqplib';
+import { SampleBuffer, summarize, wallMs } from '../lib/percentiles.js';
+import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from '../lib/proc-stats.js';
 import { nodeHeader, relayHeader, sharedHeader } from '../../src/backends/rabbitmq/relay-protocol.js';
 import { mailboxQueueArguments, relayQueueArguments } from '../../src/backends/rabbitmq/topology.js';
 
@@ -95,30 +96,29 @@ function gatheringAcker(channel: amqp.Channel): (tag: number) => void {
   };
 }
 
-/** Wall-clock milliseconds with sub-millisecond precision, comparable between processes of one machine. */
-function wallMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /** A node's deliveries, and their latencies (the publish time is the body's first 8 bytes) once measuring. */
 class Deliveries {
   count = 0;
-  latencies: number[] | undefined;
+  readonly latencies = new SampleBuffer();
+  measuring = false;
 
   record(content: Buffer): void {
     this.count += 1;
-    this.latencies?.push(wallMs() - content.readDoubleLE(0));
+    if (this.measuring) this.latencies.push(wallMs() - content.readDoubleLE(0));
   }
 }
 
-/** A role process: reports 'ready'; answers 'count', 'measure' (start keeping latencies), 'latencies'; exits on 'stop'. */
-function serve(connection: amqp.ChannelModel, deliveries: Deliveries): void {
+/**
+ * A role process: reports 'ready'; a node also answers 'count', 'measure' (start keeping latencies) and
+ * 'latencies'; exits on 'stop'.
+ */
+function serve(connection: amqp.ChannelModel, deliveries?: Deliveries): void {
   connection.on('error', () => {}); // the coordinator closes everything at the end; late acks may fail
   process.send!('ready');
   process.on('message', (message) => {
-    if (message === 'count') process.send!({ delivered: deliveries.count });
-    if (message === 'measure') deliveries.latencies = [];
-    if (message === 'latencies') process.send!({ latencies: deliveries.latencies ?? [] });
+    if (deliveries && message === 'count') process.send!({ delivered: deliveries.count });
+    if (deliveries && message === 'measure') deliveries.measuring = true;
+    if (deliveries && message === 'latencies') process.send!({ latencies: Array.from(deliveries.latencies.values()) });
     if (message === 'stop') void connection.close().catch(() => {}).finally(() => process.exit(0));
   });
 }
@@ -143,8 +143,7 @@ async function publisher(names: Names, rate: number | undefined): Promise<void> 
   const pump = () => {
     while (!stopped && inFlight < publishWindow) publishOne();
   };
-  const published = new Deliveries();
-  serve(connection, published);
+  serve(connection);
   process.on('message', (message) => {
     if (message === 'stop') stopped = true;
   });
@@ -221,26 +220,6 @@ async function holderNode(names: Names, laneCount: number): Promise<void> {
   serve(connection, delivered);
 }
 
-/** CPU seconds a process used so far (utime + stime from /proc; Linux). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** The local RabbitMQ's Erlang VM, to report its CPU; undefined when the broker runs elsewhere. */
-function localBrokerPid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const commandLine = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (commandLine.includes('beam.smp') && commandLine.includes('rabbit')) return Number(entry);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return undefined;
-}
-
 /** Asks a role process one question and waits for the answer that carries `key`. */
 function ask<T>(child: ReturnType<typeof fork>, question: string, key: string): Promise<T> {
   return new Promise((resolve) => {
@@ -252,10 +231,6 @@ function ask<T>(child: ReturnType<typeof fork>, question: string, key: string): 
     child.on('message', onMessage);
     child.send(question);
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 interface ProbeOptions {
@@ -294,16 +269,19 @@ async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatew
   const deliveries = async () => (await Promise.all(nodes.map((node) => ask<number>(node, 'count', 'delivered')))).reduce((a, b) => a + b, 0);
   try {
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // warm-up
-    const broker = localBrokerPid();
+    const brokerPid = findBrokerPid();
     for (const node of nodes) node.send('measure');
-    const before = { at: performance.now(), delivered: await deliveries(), broker: broker && cpuSeconds(broker), clients: children.map((c) => cpuSeconds(c.pid!)) };
+    const startedAt = performance.now();
+    const before = { delivered: await deliveries(), broker: trySampleProc(brokerPid), clients: children.map((c) => sampleProc(c.pid!)) };
     await new Promise((resolve) => setTimeout(resolve, seconds * 1_000));
-    const elapsed = (performance.now() - before.at) / 1_000;
     const delivered = (await deliveries()) - before.delivered;
-    const clientCpu = children.map((c, k) => Math.round((100 * (cpuSeconds(c.pid!) - before.clients[k]!)) / elapsed));
-    const brokerCpu = broker ? ` RabbitMQ ${Math.round((100 * (cpuSeconds(broker) - (before.broker as number))) / elapsed)} %,` : '';
-    const latencies = (await Promise.all(nodes.map((node) => ask<number[]>(node, 'latencies', 'latencies')))).flat().sort((a, b) => a - b);
-    const latency = rate ? `, latency p50 ${percentile(latencies, 50).toFixed(2)} ms p99 ${percentile(latencies, 99).toFixed(2)} ms` : '';
+    const elapsed = (performance.now() - startedAt) / 1_000;
+    const clientCpu = children.map((c, k) => Math.round(cpuPercent(before.clients[k]!, sampleProc(c.pid!))));
+    const brokerAfter = trySampleProc(brokerPid);
+    const brokerCpu = before.broker && brokerAfter ? ` RabbitMQ ${Math.round(cpuPercent(before.broker, brokerAfter))} %,` : '';
+    const latencies = (await Promise.all(nodes.map((node) => ask<number[]>(node, 'latencies', 'latencies')))).flat();
+    const { p50, p99 } = summarize(Float64Array.from(latencies));
+    const latency = rate ? `, latency p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms` : '';
     return `${topology}: ${Math.round(delivered / elapsed)} deliveries/s${latency},${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
   } finally {
     for (const child of children) child.send('stop');
