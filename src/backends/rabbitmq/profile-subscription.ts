@@ -216,15 +216,15 @@ export class ProfileSubscription {
     }
     // A batch is here only when a relay copy came back (given back, or expired in a relay queue).
     const notifications = notificationsOf(headers, msg.content);
-    const check = notifications === undefined ? { ok: false as const, reason: 'not a valid relay batch' } : firstInvalid(notifications);
-    if (!check.ok) {
+    const invalid = notifications === undefined ? 'not a valid relay batch' : firstInvalid(notifications);
+    if (notifications === undefined || invalid !== undefined) {
       this.lane(link).acks.nack(msg, false);
       metrics?.messagesDeadLettered.inc();
-      log.warn({ profileId, reason: check.reason, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
+      log.warn({ profileId, reason: invalid, bytes: msg.content.length }, 'message dead-lettered: not a valid notification');
       return;
     }
     if (this.mode.direct) {
-      this.deliverDirectly(link, msg, notifications!);
+      this.deliverDirectly(link, msg, notifications);
       return;
     }
     if (!this.active || this.reattachTimer !== undefined) {
@@ -235,7 +235,7 @@ export class ProfileSubscription {
     }
     // In flight from here on, not from its publish: while it waits for the relay queue below, a count
     // saying "alone" must not let newer messages go direct ahead of it.
-    this.mode.relayed(notifications!.length);
+    this.mode.relayed(notifications.length);
     this.checkPeers(link, false);
     if (this.relayQueue.liveOn(link)) {
       this.relay(link, msg);
@@ -246,7 +246,7 @@ export class ProfileSubscription {
     this.relayQueue.ensure(link).then(
       () => this.relay(link, msg),
       () => {
-        this.mode.relayFailed(notifications!.length);
+        this.mode.relayFailed(notifications.length);
         if (!link.alive) return;
         this.lane(link).acks.nack(msg, true);
         this.stepAside(link);
@@ -508,10 +508,11 @@ function sameProperties(a: ConsumeMessage, b: ConsumeMessage): boolean {
   return a.properties.deliveryMode === b.properties.deliveryMode && a.properties.contentType === b.properties.contentType && a.fields.routingKey === b.fields.routingKey;
 }
 
-function firstInvalid(notifications: readonly Buffer[]): { ok: true } | { ok: false; reason: string } {
+/** Why the first of these is not a notification, or undefined when all are. */
+function firstInvalid(notifications: readonly Buffer[]): string | undefined {
   for (const body of notifications) {
     const check = checkNotification(body);
-    if (!check.ok) return check;
+    if (!check.ok) return check.reason;
   }
-  return { ok: true };
+  return undefined;
 }
