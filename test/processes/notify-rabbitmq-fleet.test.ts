@@ -24,7 +24,7 @@ describe('notification channel on RabbitMQ', () => {
 
   const profile = (name: string) => `${name}-${run}`;
   const tokenOf = (name: string) => `tok-${name}-${run}`;
-  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k'].map((n) => [tokenOf(n), profile(n)]));
+  const tokens = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'].map((n) => [tokenOf(n), profile(n)]));
   const config = (extra: Record<string, unknown> = {}) => ({
     amqpUrl,
     tokens: { kind: 'static', tokens },
@@ -173,6 +173,29 @@ describe('notification channel on RabbitMQ', () => {
     await backendPublish('j', message(0, 'sentinel'));
     await backend.channel.waitForConfirms();
     for (const socket of [aOnOne, aOnTwo, bOnOne, bOnTwo]) assert.equal(idOf(await socket.next()), 'sentinel0', 'no duplicates');
+  });
+
+  it("keeps delivering a profile to its other node while the active node's only socket of it stops reading", async () => {
+    const stallConfig = config({ notify: { deadLetterQueue, retention: testRetention, prefetch: 10 }, heartbeatIntervalMs: 600_000 });
+    const [one, two] = await Promise.all([startGatewayProcess(stallConfig), startGatewayProcess(stallConfig)]);
+    processes.push(one, two);
+    // Node one joined first: it consumes the mailbox and writes to its own socket straight from it.
+    const onOne = await joinAs(one.wsUrl, 'l');
+    const onTwo = await joinAs(two.wsUrl, 'l');
+    socketOf(onOne).pause();
+    // As above: far more than the kernel buffers and the windows hold, far less than maxBufferedBytes.
+    const count = 800;
+    const pad = 'x'.repeat(16 * 1024);
+    for (let i = 0; i < count; i += 1) await backendPublish('l', message(i, 'm', pad));
+    await backend.channel.waitForConfirms();
+    for (let i = 0; i < count; i += 1) assert.equal(idOf(await onTwo.next()), `m${i}`, "node two is served while node one's socket is stalled");
+    assert.ok(onOne.frames.length < count, `node one's socket is still stalled (${onOne.frames.length} frames read)`);
+
+    socketOf(onOne).resume();
+    for (let i = 0; i < count; i += 1) assert.equal(idOf(await onOne.next()), `m${i}`, 'node one gets everything, in order, once it reads again');
+    await backendPublish('l', message(0, 'sentinel'));
+    await backend.channel.waitForConfirms();
+    for (const socket of [onOne, onTwo]) assert.equal(idOf(await socket.next()), 'sentinel0', 'no duplicates');
   });
 
   it('hands a profile over to a node whose relay queue still holds copies without letting newer messages overtake them', async () => {

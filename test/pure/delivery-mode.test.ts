@@ -47,6 +47,44 @@ describe('delivery mode of an active mailbox consumer', () => {
     assert.equal(mode.hasKnownPeers, true, 'node-c may only be cut off from the broker: it is not forgotten yet');
   });
 
+  it('delivers local first from a hello on when it was alone first, and never after attaching with company', () => {
+    const { mode } = make();
+    mode.attached(false);
+    assert.equal(mode.localFirst, false, 'alone: direct');
+    mode.hello('node-b');
+    mode.hello('node-c');
+    assert.equal(mode.localFirst, true, 'every other holder said hello to this node');
+    assert.deepEqual([...mode.knownPeers()], ['node-b', 'node-c']);
+    mode.relayed(); // a copy through its own relay queue (its sockets stalled)
+    assert.equal(mode.localFirst, false, 'its own copy would be overtaken');
+    mode.copyBack();
+    assert.equal(mode.localFirst, true);
+    mode.bye('node-b');
+    mode.bye('node-c');
+    assert.equal(mode.localFirst, false);
+    assert.equal(mode.direct, true);
+
+    mode.attached(true);
+    mode.hello('node-b');
+    assert.equal(mode.localFirst, false, 'a holder may have said hello to the previous active node only');
+  });
+
+  it('leaves local first when a count shows a consumer it never heard a hello from, or the holders\' queues are gone', () => {
+    const { mode } = make();
+    mode.attached(false);
+    const token = mode.beginCheck(true)!;
+    mode.checkDone(token, 2); // someone consumed between this node's consume and its count
+    mode.hello('node-b');
+    assert.equal(mode.localFirst, false);
+
+    mode.attached(false);
+    mode.hello('node-b');
+    assert.equal(mode.localFirst, true);
+    mode.peerQueuesGone();
+    assert.equal(mode.localFirst, false);
+    assert.equal(mode.direct, true, 'no holder left but this node');
+  });
+
   it('ignores a consumer count asked for before a hello arrived', () => {
     const { mode } = make();
     mode.attached(false);

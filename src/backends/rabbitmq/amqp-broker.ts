@@ -74,6 +74,9 @@ export class AmqpBroker implements NotificationBroker {
       relayQueues: this.relayQueues,
       peerCheckIntervalMs: options.peerCheckIntervalMs ?? peerCheckIntervalMs,
       nodeQueueExpiresMs: options.nodeQueueExpiresMs,
+      // Half the mailbox window: the other half keeps flowing to the other holders while this node's
+      // sockets lag (through this node's relay queue, which has a window of its own).
+      localBacklogLimit: Math.max(1, Math.floor(options.prefetch / 2)),
       currentLink: () => this.connection.currentLink(),
       relink: (link) => this.connection.relink(link),
     };

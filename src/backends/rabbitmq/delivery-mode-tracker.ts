@@ -53,9 +53,33 @@ export class DeliveryModeTracker {
     return this.peers.size === 0 && !this.peersUnknown && this.inflight === 0 && this.queueClear;
   }
 
+  /**
+   * Local first: write to this node's sockets straight from the mailbox and copy only to the other holders'
+   * relay queues, by name. Only while every other holder is known from its hello (this node has been the
+   * active consumer since a count said it was alone, so no holder said hello to a predecessor) and, as for
+   * direct, no copy of this node's own or of another relaying node can still be on its way to this node's
+   * sockets through its relay queue.
+   */
+  get localFirst(): boolean {
+    return this.peers.size > 0 && !this.peersUnknown && this.inflight === 0 && this.queueClear;
+  }
+
   /** Other nodes are known to hold the profile (they said hello, and neither a bye nor a count since). */
   get hasKnownPeers(): boolean {
     return this.peers.size > 0;
+  }
+
+  /** The nodes that said hello (for local-first copies, addressed to their relay queues). */
+  knownPeers(): IterableIterator<string> {
+    return this.peers.keys();
+  }
+
+  /**
+   * RabbitMQ returned a local-first copy as unroutable: none of the known holders' relay queues exists any
+   * more (each was deleted on its node's leave, or expired), so none of them holds the profile.
+   */
+  peerQueuesGone(): void {
+    this.peers.clear();
   }
 
   hello(node: string): void {

@@ -27,7 +27,7 @@ export class ProfileRelayQueue {
 
   constructor(
     readonly queue: string,
-    private readonly mailbox: string,
+    readonly mailbox: string,
     private readonly relayQueues: RelayQueues,
     private readonly log: Logger,
     private readonly profileId: string,
@@ -109,6 +109,7 @@ export class ProfileRelayQueue {
     );
     consumer.tag = consumerTag;
     consumer.live = true;
+    this.log.debug({ profileId: this.profileId, queue: this.queue }, 'relay queue consumed');
     this.onLive();
   }
 }

@@ -39,6 +39,11 @@ export interface SubscriptionContext {
   readonly relayQueues: RelayQueues;
   readonly peerCheckIntervalMs: number;
   readonly nodeQueueExpiresMs: number;
+  /**
+   * Local-first messages whose local write may still be pending, per profile, beyond which the next ones
+   * are relayed through this node's own relay queue instead (see onMailboxMessage).
+   */
+  readonly localBacklogLimit: number;
   /** The broker's live link now (a new one after every reconnect or rebuild). */
   currentLink(): Link | undefined;
   /** A channel of `link` misbehaved: rebuild the link. */
@@ -71,11 +76,15 @@ export class ProfileSubscription {
   /** Attaches again after stepAside; the mailbox consumer is cancelled meanwhile. */
   private reattachTimer: NodeJS.Timeout | undefined;
   /** Mailbox messages to relay, in order, while a copy of this profile awaits its confirm (see relay). */
-  private copiesWaiting: ConsumeMessage[] = [];
+  private copiesWaiting: WaitingCopy[] = [];
   /** The link those messages came from (their delivery tags are its channels'). */
   private copiesLink: Link | undefined;
   /** A copy relayed on copiesLink awaits its confirm. */
   private copyOut = false;
+  /** Local-first messages whose local delivery has not settled yet (see localBacklogLimit). */
+  private localPending = 0;
+  /** The link on which this node's own relay queue was last asked for by a local-first message. */
+  private ownQueueAskedOn: Link | undefined;
 
   constructor(
     private readonly ctx: SubscriptionContext,
@@ -233,6 +242,12 @@ export class ProfileSubscription {
       this.lane(link).acks.nack(msg, true);
       return;
     }
+    // Local first, unless this node's sockets are not keeping up: waiting on them would hold the mailbox,
+    // and with it the other holders; through its own relay queue only this node waits.
+    if (this.mode.localFirst && this.localPending < this.ctx.localBacklogLimit) {
+      this.deliverLocalFirst(link, msg, notifications);
+      return;
+    }
     // In flight from here on, not from its publish: while it waits for the relay queue below, a count
     // saying "alone" must not let newer messages go direct ahead of it.
     this.mode.relayed(notifications.length);
@@ -292,7 +307,7 @@ export class ProfileSubscription {
    * was what bounded its throughput (docs/performance.md, issue 16). Order is kept: copies leave in
    * mailbox order, one after another.
    */
-  private relay(link: Link, msg: ConsumeMessage): void {
+  private relay(link: Link, msg: ConsumeMessage, local?: LocalDelivery): void {
     if (!link.alive) return; // the mailbox message returns to the queue with the connection
     if (this.copiesLink !== link) {
       // A new link: what waited on the old one returns to the mailbox with its connection, and the old
@@ -301,11 +316,17 @@ export class ProfileSubscription {
       this.copiesWaiting = [];
       this.copyOut = false;
     }
-    this.copiesWaiting.push(msg);
+    this.copiesWaiting.push({ msg, local });
     if (!this.copyOut) this.sendCopy(link);
   }
 
-  /** Publishes the next copy: the first waiting message, with those after it that fit in one batch. */
+  /**
+   * Publishes the next copy: the first waiting message, with those after it that fit in one batch. A
+   * relayed copy goes through the relay exchange to every holder's relay queue, this node's included; a
+   * local-first copy (already written here) goes to the other known holders' relay queues by name (the
+   * default exchange, the rest in BCC, which RabbitMQ strips, so a copy given back to a mailbox routes
+   * nowhere else).
+   */
   private sendCopy(link: Link): void {
     if (!link.alive) {
       this.copiesWaiting = []; // they return to the mailbox with the connection
@@ -314,24 +335,35 @@ export class ProfileSubscription {
     const waiting = this.copiesWaiting;
     if (waiting.length === 0) return;
     const first = waiting[0]!;
+    const localFirst = first.local !== undefined;
     let count = 1;
-    if (batchable(first)) {
-      let bytes = 4 + first.content.length;
+    if (batchable(first.msg)) {
+      let bytes = 4 + first.msg.content.length;
       while (count < waiting.length && count < maxBatchParts) {
         const next = waiting[count]!;
-        if (!batchable(next) || !sameProperties(first, next) || bytes + 4 + next.content.length > maxBatchBytes) break;
-        bytes += 4 + next.content.length;
+        if ((next.local !== undefined) !== localFirst || !batchable(next.msg) || !sameProperties(first.msg, next.msg)) break;
+        if (bytes + 4 + next.msg.content.length > maxBatchBytes) break;
+        bytes += 4 + next.msg.content.length;
         count += 1;
       }
     }
-    const messages = waiting.splice(0, count);
+    const copies = waiting.splice(0, count);
+    const holders = localFirst ? [...this.mode.knownPeers()].map((node) => relayQueueName(node, this.profile)) : [];
+    if (localFirst && holders.length === 0) {
+      // Every other holder said bye while these waited: only this node's sockets are left to have them.
+      for (const copy of copies) this.settleLocalFirst(link, copy, 'alone');
+      this.sendCopy(link);
+      return;
+    }
     const { log, nodeId, ids } = this.ctx;
     const relayId = ids.copyId(this.relayEpoch);
-    const headers = relayCopyHeaders(first.properties.headers, relayId, nodeId, this.mode.hasKnownPeers);
+    const { msg } = first;
+    // A local-first copy is shared by definition: this node's sockets had the message from the mailbox.
+    const headers = relayCopyHeaders(msg.properties.headers, relayId, nodeId, localFirst || this.mode.hasKnownPeers);
     if (count > 1) headers[batchHeader] = count;
-    const body = count > 1 ? encodeBatch(messages.map((m) => m.content)) : first.content;
+    const body = count > 1 ? encodeBatch(copies.map((c) => c.msg.content)) : msg.content;
     const failed = () => {
-      for (const m of messages) this.mode.relayFailed(notificationCount(m.properties.headers));
+      for (const c of copies) if (c.local === undefined) this.mode.relayFailed(notificationCount(c.msg.properties.headers));
     };
     const onConfirm = (err: unknown) => {
       const returned = link.returned.delete(relayId);
@@ -341,24 +373,30 @@ export class ProfileSubscription {
         this.copiesWaiting = []; // they return to the mailbox with the connection
         return;
       }
-      if (err || returned) {
+      if (localFirst) {
+        if (returned && !err) {
+          log.info({ profileId: this.profile, holders: holders.length }, 'relay queues of the other holders are gone; delivering directly');
+          this.mode.peerQueuesGone();
+        }
+        for (const copy of copies) this.settleLocalFirst(link, copy, err ? 'failed' : returned ? 'alone' : 'copied');
+      } else if (err || returned) {
         failed();
         if (returned) log.warn({ profileId: this.profile, messages: count }, 'relay copy unroutable; requeued in the mailbox');
-        for (const m of messages) this.lane(link).acks.nack(m, true);
+        for (const c of copies) this.lane(link).acks.nack(c.msg, true);
       } else {
-        for (const m of messages) this.lane(link).acks.ack(m);
+        for (const c of copies) this.lane(link).acks.ack(c.msg);
       }
       this.sendCopy(link);
     };
     this.copyOut = true;
+    const options = { persistent: msg.properties.deliveryMode === 2, mandatory: true, headers, contentType: msg.properties.contentType };
     try {
-      link.publisher.publish(
-        relayExchange,
-        first.fields.routingKey || this.mailbox,
-        body,
-        { persistent: first.properties.deliveryMode === 2, mandatory: true, headers, contentType: first.properties.contentType },
-        onConfirm,
-      );
+      if (localFirst) {
+        const [to, ...others] = holders;
+        link.publisher.publish('', to!, body, others.length > 0 ? { ...options, BCC: others } : options, onConfirm);
+      } else {
+        link.publisher.publish(relayExchange, msg.fields.routingKey || this.mailbox, body, options, onConfirm);
+      }
     } catch (err) {
       // The publisher channel just closed: its close rebuilds the link, which closes the mailbox consumer's
       // channel too, so the messages return to the mailbox.
@@ -367,6 +405,56 @@ export class ProfileSubscription {
       failed();
       log.warn({ profileId: this.profile, reason: errorText(err) }, 'relay publish failed; the link is rebuilt and the message redelivered');
     }
+  }
+
+  /**
+   * Local first (DeliveryModeTracker.localFirst): writes the message to this node's sockets at once and
+   * copies it to the other holders; the mailbox message is settled once both are done (settleLocalFirst).
+   * A node that crashes before that leaves it unacknowledged in the mailbox, as in direct mode.
+   */
+  private deliverLocalFirst(link: Link, msg: ConsumeMessage, notifications: Buffer[]): void {
+    this.ctx.metrics?.messagesReceived.inc(notifications.length);
+    this.checkPeers(link, false);
+    // While others hold the profile, this node's own relay queue must exist: should its broker connection
+    // drop, the node that takes over relays through the exchange, and this node's sockets stay joined.
+    if (this.ownQueueAskedOn !== link) {
+      this.ownQueueAskedOn = link;
+      this.relayQueue.ensure(link).catch(() => {}); // ensure logs a failure; the relay path retries it
+    }
+    let local = this.deliverAll(notifications);
+    if (typeof local !== 'string') {
+      this.localPending += 1;
+      local = local.then(
+        (v) => {
+          this.localPending -= 1;
+          return v;
+        },
+        (): DeliveryVerdict => {
+          this.localPending -= 1;
+          return 'requeue';
+        },
+      );
+    }
+    this.relay(link, msg, local);
+  }
+
+  /**
+   * Settles a local-first mailbox message. `copied`: the other holders have their copies, so a message no
+   * local socket could take is acknowledged (sending it back would deliver it to them twice); `alone`: no
+   * other holder is left, so it is settled as in direct mode; `failed`: no copy was confirmed, so it goes
+   * back to the mailbox (this node's sockets may get it twice: at least once).
+   */
+  private settleLocalFirst(link: Link, copy: WaitingCopy, outcome: 'copied' | 'alone' | 'failed'): void {
+    const settle = (verdict: DeliveryVerdict) => {
+      if (!link.alive) return; // unacknowledged: it returns to the mailbox with the connection
+      const { acks } = this.lane(link);
+      if (outcome === 'failed') acks.nack(copy.msg, true);
+      else if (verdict === 'ack' || (verdict === 'requeue' && outcome === 'copied')) acks.ack(copy.msg);
+      else acks.nack(copy.msg, verdict !== 'reject');
+    };
+    const local = copy.local!;
+    if (typeof local === 'string') settle(local);
+    else local.then(settle, () => settle('requeue'));
   }
 
   /**
@@ -480,7 +568,7 @@ export class ProfileSubscription {
       return;
     }
     // A copy an ack-mode client did not acknowledge goes back even when other nodes hold the profile.
-    this.ctx.relayQueues.giveBack(link, msg, verdict === 'redeliver').then(
+    this.ctx.relayQueues.giveBack(link, msg, this.mailbox, verdict === 'redeliver').then(
       () => acks.ack(msg),
       () => acks.nack(msg, true),
     );
@@ -493,6 +581,14 @@ export class ProfileSubscription {
   private logCleanupFailure(what: string, err: unknown): void {
     this.ctx.log.warn({ profileId: this.profile, what, reason: errorText(err) }, 'could not clean up after a profile left or a join failed');
   }
+}
+
+type LocalDelivery = DeliveryVerdict | Promise<DeliveryVerdict>;
+
+/** A mailbox message waiting for its copy; `local`: its delivery to this node's sockets, when it went local first. */
+interface WaitingCopy {
+  readonly msg: ConsumeMessage;
+  readonly local: LocalDelivery | undefined;
 }
 
 /** A message that may share a batch copy: a plain notification (no headers: markers, expired copies and batches have some). */

@@ -30,7 +30,7 @@ export class RelayQueues {
       // Left by an earlier run with another notify.nodeQueueExpiresMs: empty it and start afresh. The
       // refusal closed the declarer channel.
       await dropRelayDeclarer(link, queue, channel);
-      await this.empty(link, queue);
+      await this.empty(link, queue, mailbox);
       await (await relayDeclarerChannel(link, queue)).assertQueue(queue, args);
     }
   }
@@ -42,7 +42,7 @@ export class RelayQueues {
   /** Unbinds the queue (no new copies), gives back what it holds and deletes it. */
   async remove(link: Link, queue: string, mailbox: string): Promise<void> {
     await (await relayDeclarerChannel(link, queue)).unbindQueue(queue, relayExchange, mailbox);
-    await this.empty(link, queue);
+    await this.empty(link, queue, mailbox);
   }
 
   /**
@@ -50,12 +50,12 @@ export class RelayQueues {
    * its own, so that a long emptying holds up no declare of joins, publishes or counts, and through a
    * consumer with a prefetch window rather than one basic.get round trip per copy.
    */
-  async empty(link: Link, queue: string): Promise<void> {
+  async empty(link: Link, queue: string, mailbox: string): Promise<void> {
     const { log } = this.options;
     const channel = await link.model.createChannel();
     channel.on('error', (err: Error) => log.warn({ queue, reason: err.message }, 'relay queue hand-back channel error'));
     try {
-      const given = await this.consumeToEndMarker(link, channel, queue);
+      const given = await this.consumeToEndMarker(link, channel, queue, mailbox);
       await channel.deleteQueue(queue);
       log.debug({ queue, copies: given }, 'relay queue handed back and deleted');
     } finally {
@@ -82,18 +82,18 @@ export class RelayQueues {
       lane.acks.clear();
     }
     for (const held of queues) {
-      if (held.declared) await this.empty(link, held.queue);
+      if (held.declared) await this.empty(link, held.queue, held.mailbox);
     }
   }
 
   /**
    * A copy nobody here can take any more goes back to its mailbox, or is dropped, by the give-back rule
-   * (relay-protocol.ts, mayGiveBack). Copies are routed with the mailbox name, so that is where it goes.
+   * (relay-protocol.ts, mayGiveBack). `mailbox` is passed rather than read from the copy's routing key: a
+   * local-first copy is addressed to the relay queue by name. `force`: whatever the give-back rule says (a
+   * copy an ack-mode client did not acknowledge).
    */
-  /** `force`: whatever the give-back rule says (a copy an ack-mode client did not acknowledge). */
-  async giveBack(link: Link, copy: Message, force = false): Promise<void> {
+  async giveBack(link: Link, copy: Message, mailbox: string, force = false): Promise<void> {
     if (!force && !mayGiveBack(copy.properties.headers, this.options.nodeId)) return;
-    const mailbox = copy.fields.routingKey;
     await this.options.mailboxes.ensure(link, mailbox);
     await confirmPublish(link.publisher, '', mailbox, copy.content, {
       persistent: copy.properties.deliveryMode === 2,
@@ -120,7 +120,8 @@ export class RelayQueues {
     // Before any consumer starts on lane 0 (prepare runs before serve): its AckBatcher sees none of these.
     const channel = link.relayQueueLanes[0]!.channel;
     for (let msg = await channel.get(queue); msg !== false && given < 1_000_000; msg = await channel.get(queue)) {
-      await this.giveBack(link, msg);
+      // That queue's copies were all routed through the relay exchange, with their mailbox's name.
+      await this.giveBack(link, msg, msg.fields.routingKey);
       channel.ack(msg);
       given += 1;
     }
@@ -134,7 +135,7 @@ export class RelayQueues {
    * Resolves with the number of copies; rejects if a give-back fails or the channel or consumer goes away
    * (what is unacknowledged then stays in the queue).
    */
-  private async consumeToEndMarker(link: Link, channel: Channel, queue: string): Promise<number> {
+  private async consumeToEndMarker(link: Link, channel: Channel, queue: string, mailbox: string): Promise<number> {
     const endId = this.options.ids.endId();
     let copies = 0;
     let chain: Promise<void> = Promise.resolve();
@@ -157,7 +158,7 @@ export class RelayQueues {
       }
       copies += 1;
       chain = chain.then(async () => {
-        await this.giveBack(link, msg);
+        await this.giveBack(link, msg, mailbox);
         channel.ack(msg);
       });
       chain.catch(settle.reject);

@@ -57,8 +57,9 @@ const maxQueueNameBytes = 255;
  * The relay queue of one node for one profile: `switchboard.relay.<nodeId>/<profile>`, readable in the
  * management UI. Profile ids never contain '/', so the last '/' splits the name and no two (node, profile)
  * pairs share one. When that does not fit RabbitMQ's 255 bytes (long node ids), a SHA-256 digest of the
- * pair instead (no '/', so it cannot meet a readable name). Copies are routed with the mailbox name, so the
- * profile of a copy is known without parsing the queue name.
+ * pair instead (no '/', so it cannot meet a readable name). The name is never parsed: the node that
+ * consumes a queue knows its profile and mailbox, and an active node delivering local first computes the
+ * other holders' queue names from their node ids.
  */
 export function relayQueueName(nodeId: string, profile: ProfileId | string): string {
   const readable = `${relayQueuePrefix}${nodeId}/${profile}`;
