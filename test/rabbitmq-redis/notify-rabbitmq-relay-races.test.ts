@@ -278,6 +278,45 @@ describe('RabbitMQ relay races', () => {
     assert.deepEqual(clientsB.seen, [...ids(1, count), 'sentinel'], "B's sockets get each handed-back message once, in order");
   });
 
+  it('an active node delivering local first gives back what its ack-mode socket did not take, and not what no socket could take', { timeout: 60_000 }, async () => {
+    const fixture = await profileFixture('local');
+    // Resolves when a node's sockets got m3 a second time.
+    const m3Again = () => {
+      let seen = 0;
+      let resolve: () => void = () => {};
+      const again = new Promise<void>((r) => (resolve = r));
+      return { again, saw: (body: Buffer) => idOf(body) === 'm3' && ++seen === 2 && resolve() };
+    };
+    const [onA, onB] = [m3Again(), m3Again()];
+    const a = await fixture.node('a');
+    let givenBack = false;
+    const clientsA = sockets((body) => {
+      onA.saw(body);
+      const id = idOf(body);
+      // m3: an ack-mode client dropped before acknowledging it; m6: every socket of A died before writing it.
+      if (id === 'm3' && !givenBack) return ((givenBack = true), 'redeliver');
+      if (id === 'm6') return 'requeue';
+      return 'ack';
+    });
+    await a.broker.subscribe(fixture.profile, clientsA.handler); // alone: direct
+    const b = await fixture.node('b');
+    const clientsB = sockets((body) => (onB.saw(body), 'ack'));
+    await b.broker.subscribe(fixture.profile, clientsB.handler); // its hello: A writes local first and copies to B
+    for (let i = 1; i <= 10; i++) await fixture.send(notification(`m${i}`));
+    await Promise.all([onA.again, onB.again]);
+    await fixture.send(notification('sentinel'));
+    await Promise.all([clientsA.until('sentinel'), clientsB.until('sentinel')]);
+    const firstTimes = (seen: string[]) => seen.filter((id, i) => seen.indexOf(id) === i);
+    const twice = (seen: string[]) => seen.filter((id, i) => seen.indexOf(id) !== i);
+    for (const clients of [clientsA, clientsB]) {
+      assert.deepEqual(firstTimes(clients.seen), [...ids(1, 10), 'sentinel'], 'first times in publish order');
+    }
+    // m3 went back to the mailbox: both nodes get it again (at least once). m6 had reached B, so it is not
+    // sent again to anyone.
+    assert.deepEqual(twice(clientsA.seen), ['m3']);
+    assert.deepEqual(twice(clientsB.seen), ['m3']);
+  });
+
   it('relays a burst as batch copies: every message once and in order on both nodes, a batch given back whole', { timeout: 60_000 }, async () => {
     const fixture = await profileFixture('batch');
     // Node A alone, then B's hello: A writes to its own sockets from the mailbox and copies to B's relay
