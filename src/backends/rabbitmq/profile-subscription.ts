@@ -307,7 +307,7 @@ export class ProfileSubscription {
    * was what bounded its throughput (docs/performance.md, issue 16). Order is kept: copies leave in
    * mailbox order, one after another.
    */
-  private relay(link: Link, msg: ConsumeMessage, local?: LocalDelivery): void {
+  private relay(link: Link, msg: ConsumeMessage, copy: WaitingCopy = new WaitingCopy(msg, false)): void {
     if (!link.alive) return; // the mailbox message returns to the queue with the connection
     if (this.copiesLink !== link) {
       // A new link: what waited on the old one returns to the mailbox with its connection, and the old
@@ -316,7 +316,7 @@ export class ProfileSubscription {
       this.copiesWaiting = [];
       this.copyOut = false;
     }
-    this.copiesWaiting.push({ msg, local });
+    this.copiesWaiting.push(copy);
     if (!this.copyOut) this.sendCopy(link);
   }
 
@@ -335,13 +335,13 @@ export class ProfileSubscription {
     const waiting = this.copiesWaiting;
     if (waiting.length === 0) return;
     const first = waiting[0]!;
-    const localFirst = first.local !== undefined;
+    const { localFirst } = first;
     let count = 1;
     if (batchable(first.msg)) {
       let bytes = 4 + first.msg.content.length;
       while (count < waiting.length && count < maxBatchParts) {
         const next = waiting[count]!;
-        if ((next.local !== undefined) !== localFirst || !batchable(next.msg) || !sameProperties(first.msg, next.msg)) break;
+        if (next.localFirst !== localFirst || !batchable(next.msg) || !sameProperties(first.msg, next.msg)) break;
         if (bytes + 4 + next.msg.content.length > maxBatchBytes) break;
         bytes += 4 + next.msg.content.length;
         count += 1;
@@ -351,7 +351,7 @@ export class ProfileSubscription {
     const holders = localFirst ? [...this.mode.knownPeers()].map((node) => relayQueueName(node, this.profile)) : [];
     if (localFirst && holders.length === 0) {
       // Every other holder said bye while these waited: only this node's sockets are left to have them.
-      for (const copy of copies) this.settleLocalFirst(link, copy, 'alone');
+      for (const copy of copies) this.copyDone(link, copy, 'alone');
       this.sendCopy(link);
       return;
     }
@@ -363,7 +363,7 @@ export class ProfileSubscription {
     if (count > 1) headers[batchHeader] = count;
     const body = count > 1 ? encodeBatch(copies.map((c) => c.msg.content)) : msg.content;
     const failed = () => {
-      for (const c of copies) if (c.local === undefined) this.mode.relayFailed(notificationCount(c.msg.properties.headers));
+      for (const c of copies) if (!c.localFirst) this.mode.relayFailed(notificationCount(c.msg.properties.headers));
     };
     const onConfirm = (err: unknown) => {
       const returned = link.returned.delete(relayId);
@@ -378,7 +378,7 @@ export class ProfileSubscription {
           log.info({ profileId: this.profile, holders: holders.length }, 'relay queues of the other holders are gone; delivering directly');
           this.mode.peerQueuesGone();
         }
-        for (const copy of copies) this.settleLocalFirst(link, copy, err ? 'failed' : returned ? 'alone' : 'copied');
+        for (const copy of copies) this.copyDone(link, copy, err ? 'failed' : returned ? 'alone' : 'copied');
       } else if (err || returned) {
         failed();
         if (returned) log.warn({ profileId: this.profile, messages: count }, 'relay copy unroutable; requeued in the mailbox');
@@ -421,40 +421,43 @@ export class ProfileSubscription {
       this.ownQueueAskedOn = link;
       this.relayQueue.ensure(link).catch(() => {}); // ensure logs a failure; the relay path retries it
     }
-    let local = this.deliverAll(notifications);
-    if (typeof local !== 'string') {
+    const copy = new WaitingCopy(msg, true);
+    const local = this.deliverAll(notifications);
+    if (typeof local === 'string') copy.verdict = local;
+    else {
       this.localPending += 1;
-      local = local.then(
-        (v) => {
-          this.localPending -= 1;
-          return v;
-        },
-        (): DeliveryVerdict => {
-          this.localPending -= 1;
-          return 'requeue';
-        },
+      local.then(
+        (verdict) => this.localDone(link, copy, verdict),
+        () => this.localDone(link, copy, 'requeue'),
       );
     }
-    this.relay(link, msg, local);
+    this.relay(link, msg, copy);
+  }
+
+  private localDone(link: Link, copy: WaitingCopy, verdict: DeliveryVerdict): void {
+    this.localPending -= 1;
+    copy.verdict = verdict;
+    if (copy.outcome !== undefined) this.settleLocalFirst(link, copy);
+  }
+
+  private copyDone(link: Link, copy: WaitingCopy, outcome: CopyOutcome): void {
+    copy.outcome = outcome;
+    if (copy.verdict !== undefined) this.settleLocalFirst(link, copy);
   }
 
   /**
-   * Settles a local-first mailbox message. `copied`: the other holders have their copies, so a message no
-   * local socket could take is acknowledged (sending it back would deliver it to them twice); `alone`: no
-   * other holder is left, so it is settled as in direct mode; `failed`: no copy was confirmed, so it goes
-   * back to the mailbox (this node's sockets may get it twice: at least once).
+   * Settles a local-first mailbox message once both its local delivery and its copy are done. `copied`:
+   * the other holders have their copies, so a message no local socket could take is acknowledged (sending
+   * it back would deliver it to them twice); `alone`: no other holder is left, so it is settled as in
+   * direct mode; `failed`: no copy was confirmed, so it goes back to the mailbox (this node's sockets may
+   * get it twice: at least once).
    */
-  private settleLocalFirst(link: Link, copy: WaitingCopy, outcome: 'copied' | 'alone' | 'failed'): void {
-    const settle = (verdict: DeliveryVerdict) => {
-      if (!link.alive) return; // unacknowledged: it returns to the mailbox with the connection
-      const { acks } = this.lane(link);
-      if (outcome === 'failed') acks.nack(copy.msg, true);
-      else if (verdict === 'ack' || (verdict === 'requeue' && outcome === 'copied')) acks.ack(copy.msg);
-      else acks.nack(copy.msg, verdict !== 'reject');
-    };
-    const local = copy.local!;
-    if (typeof local === 'string') settle(local);
-    else local.then(settle, () => settle('requeue'));
+  private settleLocalFirst(link: Link, { msg, verdict, outcome }: WaitingCopy): void {
+    if (!link.alive) return; // unacknowledged: it returns to the mailbox with the connection
+    const { acks } = this.lane(link);
+    if (outcome === 'failed') acks.nack(msg, true);
+    else if (verdict === 'ack' || (verdict === 'requeue' && outcome === 'copied')) acks.ack(msg);
+    else acks.nack(msg, verdict !== 'reject');
   }
 
   /**
@@ -583,12 +586,20 @@ export class ProfileSubscription {
   }
 }
 
-type LocalDelivery = DeliveryVerdict | Promise<DeliveryVerdict>;
+type CopyOutcome = 'copied' | 'alone' | 'failed';
 
-/** A mailbox message waiting for its copy; `local`: its delivery to this node's sockets, when it went local first. */
-interface WaitingCopy {
-  readonly msg: ConsumeMessage;
-  readonly local: LocalDelivery | undefined;
+/**
+ * A mailbox message waiting for its copy. Local first, it was also given to this node's sockets: it is
+ * settled once both its local `verdict` and its copy's `outcome` are known (ProfileSubscription.settleLocalFirst).
+ */
+class WaitingCopy {
+  verdict: DeliveryVerdict | undefined = undefined;
+  outcome: CopyOutcome | undefined = undefined;
+
+  constructor(
+    readonly msg: ConsumeMessage,
+    readonly localFirst: boolean,
+  ) {}
 }
 
 /** A message that may share a batch copy: a plain notification (no headers: markers, expired copies and batches have some). */
