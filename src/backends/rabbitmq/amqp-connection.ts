@@ -4,6 +4,7 @@ import type { BackendState } from '../../core/backend-state.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { amqpSocketOptions, closeLinkChannels, errorText, openLink, setPrefetch, type Link } from './amqp-link.js';
+import { coalesceFrameWrites } from './coalesced-writes.js';
 
 /** What the broker does with each link the connection builds. */
 export interface LinkHooks {
@@ -143,6 +144,7 @@ export class AmqpConnection {
   private async setup(model: ChannelModel): Promise<void> {
     const { log, prefetch } = this.options;
     try {
+      coalesceFrameWrites(model);
       const link = await openLink(model, log, (lost, channel) => {
         if (this.closing) return;
         log.error({ channel }, 'broker channel closed unexpectedly; rebuilding');
