@@ -83,6 +83,8 @@ export class ProfileSubscription {
   private copyOut = false;
   /** Local-first messages whose local delivery has not settled yet (see localBacklogLimit). */
   private localPending = 0;
+  /** Local-first mailbox messages not yet settled (given back before the mailbox consumer is cancelled). */
+  private readonly unsettledLocal = new Set<WaitingCopy>();
   /** The link on which this node's own relay queue was last asked for by a local-first message. */
   private ownQueueAskedOn: Link | undefined;
 
@@ -184,6 +186,7 @@ export class ProfileSubscription {
 
   /** The link dropped: its consumers are gone with it; the next link's setup attaches again. */
   linkDropped(): void {
+    this.unsettledLocal.clear(); // they return to the mailbox with the connection
     this.mailboxConsumerTag = undefined;
     this.link = undefined;
     this.relayQueue.linkDropped();
@@ -284,6 +287,7 @@ export class ProfileSubscription {
       { profileId: this.profile, queue: this.relayQueue.queue, failures: this.relaySetupFailures, retryInMs: delayMs },
       'relay queue unavailable; leaving the mailbox to the other nodes and attaching again later',
     );
+    this.giveBackUnsettledLocal(link);
     this.cancelMailboxConsumer(link).catch((err: unknown) => this.logCleanupFailure('mailbox consumer', err));
     this.reattachTimer = setTimeout(() => {
       this.reattachTimer = undefined;
@@ -294,6 +298,20 @@ export class ProfileSubscription {
       });
     }, delayMs);
     this.reattachTimer.unref();
+  }
+
+  /**
+   * Before the mailbox consumer is cancelled: the local-first messages still waiting on this node's sockets
+   * go back to the mailbox (the next active node delivers them again: at least once), and the acks waiting
+   * in the lane's batch go out. RabbitMQ 3.10 and 3.11 can crash a single-active-consumer classic queue
+   * whose cancelled consumer keeps messages unacknowledged while new ones arrive
+   * (rabbitmq/rabbitmq-server#5460); a local-first message waits on a stalled socket for as long as it stalls.
+   */
+  private giveBackUnsettledLocal(link: Link): void {
+    const { acks } = this.lane(link);
+    for (const copy of this.unsettledLocal) acks.nack(copy.msg, true); // a later verdict is then ignored
+    this.unsettledLocal.clear();
+    acks.flush();
   }
 
   /**
@@ -422,6 +440,7 @@ export class ProfileSubscription {
       this.relayQueue.ensure(link).catch(() => {}); // ensure logs a failure; the relay path retries it
     }
     const copy = new WaitingCopy(msg, true);
+    this.unsettledLocal.add(copy);
     const local = this.deliverAll(notifications);
     if (typeof local === 'string') copy.verdict = local;
     else {
@@ -452,7 +471,9 @@ export class ProfileSubscription {
    * direct mode; `failed`: no copy was confirmed, so it goes back to the mailbox (this node's sockets may
    * get it twice: at least once).
    */
-  private settleLocalFirst(link: Link, { msg, verdict, outcome }: WaitingCopy): void {
+  private settleLocalFirst(link: Link, copy: WaitingCopy): void {
+    this.unsettledLocal.delete(copy);
+    const { msg, verdict, outcome } = copy;
     if (!link.alive) return; // unacknowledged: it returns to the mailbox with the connection
     const { acks } = this.lane(link);
     if (outcome === 'failed') acks.nack(msg, true);
