@@ -456,12 +456,12 @@ export class ProfileSubscription {
   private localDone(link: Link, copy: WaitingCopy, verdict: DeliveryVerdict): void {
     this.localPending -= 1;
     copy.verdict = verdict;
-    if (copy.outcome !== undefined) this.settleLocalFirst(link, copy);
+    if (copy.outcome !== undefined) this.settleLocalFirst(link, copy, verdict, copy.outcome);
   }
 
   private copyDone(link: Link, copy: WaitingCopy, outcome: CopyOutcome): void {
     copy.outcome = outcome;
-    if (copy.verdict !== undefined) this.settleLocalFirst(link, copy);
+    if (copy.verdict !== undefined) this.settleLocalFirst(link, copy, copy.verdict, outcome);
   }
 
   /**
@@ -471,14 +471,17 @@ export class ProfileSubscription {
    * direct mode; `failed`: no copy was confirmed, so it goes back to the mailbox (this node's sockets may
    * get it twice: at least once).
    */
-  private settleLocalFirst(link: Link, copy: WaitingCopy): void {
+  private settleLocalFirst(link: Link, copy: WaitingCopy, verdict: DeliveryVerdict, outcome: CopyOutcome): void {
     this.unsettledLocal.delete(copy);
-    const { msg, verdict, outcome } = copy;
-    if (!link.alive) return; // unacknowledged: it returns to the mailbox with the connection
-    const { acks } = this.lane(link);
-    if (outcome === 'failed') acks.nack(msg, true);
-    else if (verdict === 'ack' || (verdict === 'requeue' && outcome === 'copied')) acks.ack(msg);
-    else acks.nack(msg, verdict !== 'reject');
+    if (outcome === 'failed') this.settleMailbox(link, copy.msg, 'requeue');
+    else this.settleMailbox(link, copy.msg, verdict === 'requeue' && outcome === 'copied' ? 'ack' : verdict);
+  }
+
+  /** Settles a mailbox message by its verdict; on a dropped link it returns to the mailbox by itself. */
+  private settleMailbox(link: Link, msg: ConsumeMessage, verdict: DeliveryVerdict): void {
+    if (!link.alive) return;
+    if (verdict === 'ack') this.lane(link).acks.ack(msg);
+    else this.lane(link).acks.nack(msg, verdict !== 'reject');
   }
 
   /**
@@ -489,11 +492,7 @@ export class ProfileSubscription {
   private deliverDirectly(link: Link, msg: ConsumeMessage, notifications: Buffer[]): void {
     this.ctx.metrics?.messagesReceived.inc(notifications.length);
     const verdict = this.deliverAll(notifications);
-    const settle = (v: DeliveryVerdict) => {
-      if (!link.alive) return;
-      if (v === 'ack') this.lane(link).acks.ack(msg);
-      else this.lane(link).acks.nack(msg, v !== 'reject');
-    };
+    const settle = (v: DeliveryVerdict) => this.settleMailbox(link, msg, v);
     if (typeof verdict === 'string') settle(verdict);
     else verdict.then(settle, () => settle('requeue'));
   }
