@@ -9,7 +9,9 @@ import { forkWorker, nextMessage, sendIfRunning, spawnProcess, stop, stopAll } f
 import { BenchUsageError, parseBenchArgs, type System, usage } from './lib/args.js';
 import { summarize } from './lib/percentiles.js';
 import { cpuPercent, findBrokerPid, type ProcSample, sampleProc, sampleTree, trySampleProc } from './lib/proc-stats.js';
-import { compareFleet, copiesPerMessage, joinPlan, oneNodeCounterpart } from './lib/fleet.js';
+import { compareFleet, copiesPerMessage, type FleetComparison, joinPlan, judgeFleet, oneNodeCounterpart } from './lib/fleet.js';
+import { byRound, formatSpread, metCount, spreadOf } from './lib/rounds.js';
+import { judgeAck } from './lib/ack-targets.js';
 import { lowBrokerOpenFiles, readBrokerOpenFiles } from './lib/broker-limits.js';
 import { mailboxQueueArguments, mailboxQueueName, relayQueueName } from '../src/backends/rabbitmq/topology.js';
 import { deleteKeysWithPrefix, redisUrl } from '../test/helpers/redis.js';
@@ -24,7 +26,9 @@ import { deleteKeysWithPrefix, redisUrl } from '../test/helpers/redis.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const stompUrl = process.env.STOMP_URL ?? 'ws://127.0.0.1:15674/ws';
-const runId = `bench${Date.now().toString(36)}`;
+const runBase = `bench${Date.now().toString(36)}`;
+/** Prefix of every name a scenario creates (queues, node ids, Redis keys); one per round, so a round never meets the last one's. */
+let runId = runBase;
 // The gateway's default retention (config schema): the STOMP and raw runs declare identical queues.
 const retention = { maxLength: 10_000, messageTtlMs: 7 * 24 * 3600_000, queueExpiresMs: 30 * 24 * 3600_000 };
 const deadLetterQueue = 'switchboard.dead_letter';
@@ -115,7 +119,7 @@ if (parsed.help) {
   process.stdout.write(usage);
   process.exit(0);
 }
-const { quick, cpuProf, heapProbe, systems } = parsed;
+const { quick, cpuProf, heapProbe, systems, rounds } = parsed;
 const picked = parsed.scenario;
 const warmupMs = quick ? 1_000 : 3_000;
 const measureMs = parsed.measureSeconds !== undefined ? parsed.measureSeconds * 1_000 : quick ? 4_000 : 10_000;
@@ -589,57 +593,154 @@ async function moduleOwner(via: GatewayProcess, key: string, module: string): Pr
 
 // ---------------------------------------------------------------- report
 
-function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], skipped: string[], machine: Record<string, unknown>): string {
+/** One round's comparisons, as figures: the targets are judged on them, or on their medians over rounds. */
+interface RoundComparisons {
+  /** The gateway beside Web-STOMP and the raw amqplib consumer (null: that system was not measured). */
+  vsOthers: Array<{ scenario: string; stompRatio: number | null; rawRatio: number | null; p50MinusRawMs: number | null; p99MinusRawMs: number | null }>;
+  ackVsPlain: Array<{ scenario: string; ratio: number | null; p99MinusPlainMs: number }>;
+  fleet: FleetComparison[];
+}
+
+function compareRound(notify: readonly NotifyRow[]): RoundComparisons {
+  const find = (scenario: string, system: System) => notify.find((r) => r.scenario === scenario && r.system === system);
+  const ratio = (a: NotifyRow, b: NotifyRow | undefined) => (b && b.deliveriesPerSecond > 0 ? a.deliveriesPerSecond / b.deliveriesPerSecond : null);
+  const vsOthers: RoundComparisons['vsOthers'] = [];
+  for (const scenario of new Set(notify.map((r) => r.scenario))) {
+    const gateway = find(scenario, 'gateway');
+    if (!gateway) continue;
+    const raw = find(scenario, 'amqp');
+    vsOthers.push({
+      scenario,
+      stompRatio: ratio(gateway, find(scenario, 'stomp')),
+      rawRatio: ratio(gateway, raw),
+      p50MinusRawMs: raw ? gateway.latencyMs.p50 - raw.latencyMs.p50 : null,
+      p99MinusRawMs: raw ? gateway.latencyMs.p99 - raw.latencyMs.p99 : null,
+    });
+  }
+  const ackVsPlain: RoundComparisons['ackVsPlain'] = [];
+  for (const ack of notify.filter((r) => r.scenario.endsWith('-ack'))) {
+    const plain = find(ack.scenario.slice(0, -'-ack'.length), 'gateway');
+    if (plain) ackVsPlain.push({ scenario: ack.scenario, ratio: ratio(ack, plain), p99MinusPlainMs: ack.latencyMs.p99 - plain.latencyMs.p99 });
+  }
+  const fleet = compareFleet(
+    notify
+      .filter((r) => r.system === 'gateway')
+      .map((r) => ({ scenario: r.scenario, deliveriesPerSecond: r.deliveriesPerSecond, p99Ms: r.latencyMs.p99, cpuMicrosPerDelivery: r.cpuMicrosPerMessage })),
+  );
+  return { vsOthers, ackVsPlain, fleet };
+}
+
+const fleetNote =
+  "Two-node rows: deliveries over both nodes' sockets (a message reaches each socket of its profile), CPU % and µs per delivery of both gateway processes together, RSS of both. Targets (issue 16): ratio ≥ 0.70 at max rate, p99 within 2 ms at 1k/s, CPU ratio ≤ 1.5.";
+
+function comparisonLines(notify: readonly NotifyRow[], c: RoundComparisons): string[] {
+  const f = fixed;
+  const lines = ['| scenario | gateway / Web-STOMP | gateway / raw amqplib | p50 − raw (ms) | p99 − raw (ms) |', '| --- | ---: | ---: | ---: | ---: |'];
+  for (const r of c.vsOthers) lines.push(`| ${r.scenario} | ${f(r.stompRatio)} | ${f(r.rawRatio)} | ${f(r.p50MinusRawMs, 3)} | ${f(r.p99MinusRawMs, 3)} |`);
+  if (c.ackVsPlain.length > 0) {
+    lines.push('', '| scenario | ack / plain deliveries | p99 ack − plain (ms) |', '| --- | ---: | ---: |');
+    for (const r of c.ackVsPlain) {
+      const met = judgeAck(r.scenario, r.ratio, r.p99MinusPlainMs);
+      lines.push(`| ${r.scenario} | ${f(r.ratio)}${verdict(met.ratioMet)} | ${f(r.p99MinusPlainMs, 3)}${verdict(met.p99Met)} |`);
+    }
+  }
+  lines.push('');
+  if (c.fleet.length > 0) {
+    lines.push('| two-node scenario | one-node row | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio | per node CPU % / RSS MiB | all joined → first message at every socket, ms |');
+    lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: |');
+    for (const r of c.fleet) {
+      const two = notify.find((row) => row.scenario === r.scenario && row.system === 'gateway');
+      const perNode = two?.perNode ?? [];
+      lines.push(
+        `| ${r.scenario} | ${r.oneNode} | ${f(r.throughputRatio)}${verdict(r.throughputMet)} | ${f(r.p99DiffMs, 3)}${verdict(r.p99Met)} | ${f(r.cpuRatio)}${verdict(r.cpuMet)} | ${perNode.map((n) => `${n.cpuPercent} / ${n.rssMiB}`).join(', ')} | ${two?.firstMessageAllSocketsMs ?? '—'} |`,
+      );
+    }
+    lines.push('', fleetNote, '');
+  }
+  return lines;
+}
+
+/** Medians over the rounds of each comparison, the targets judged on them, and how many rounds met each. */
+function roundsSummary(perRound: readonly RoundComparisons[]): string[] {
+  const n = perRound.length;
+  const lines = [`Medians over ${n} rounds (lowest to highest), each figure taken within its round:`, ''];
+  const scenarios = <T extends { scenario: string }>(pick: (c: RoundComparisons) => T[]) => [...new Set(perRound.flatMap((c) => pick(c).map((r) => r.scenario)))];
+  const across = <T extends { scenario: string }>(pick: (c: RoundComparisons) => T[], scenario: string) =>
+    perRound.map((c) => pick(c).find((r) => r.scenario === scenario)).filter((r): r is T => r !== undefined);
+  const vsOthers: string[] = [];
+  for (const scenario of scenarios((c) => c.vsOthers)) {
+    const rows = across((c) => c.vsOthers, scenario);
+    if (rows.every((r) => r.stompRatio === null && r.rawRatio === null)) continue; // the gateway alone was measured
+    vsOthers.push(
+      `| ${scenario} | ${formatSpread(spreadOf(rows.map((r) => r.stompRatio)))} | ${formatSpread(spreadOf(rows.map((r) => r.rawRatio)))} | ${formatSpread(spreadOf(rows.map((r) => r.p50MinusRawMs)), 3)} | ${formatSpread(spreadOf(rows.map((r) => r.p99MinusRawMs)), 3)} |`,
+    );
+  }
+  if (vsOthers.length > 0) lines.push('| scenario | gateway / Web-STOMP | gateway / raw amqplib | p50 − raw (ms) | p99 − raw (ms) |', '| --- | ---: | ---: | ---: | ---: |', ...vsOthers, '');
+  const judged = (median: string, met: boolean | null, verdicts: Array<boolean | null>) => {
+    const { met: times, judged: of } = metCount(verdicts);
+    return of === 0 ? median : `${median}${verdict(met)}, met in ${times} of ${of}`;
+  };
+  const ackScenarios = scenarios((c) => c.ackVsPlain);
+  if (ackScenarios.length > 0) {
+    lines.push('| scenario | ack / plain deliveries | p99 ack − plain (ms) |', '| --- | ---: | ---: |');
+    for (const scenario of ackScenarios) {
+      const rows = across((c) => c.ackVsPlain, scenario);
+      const ratio = spreadOf(rows.map((r) => r.ratio));
+      const p99 = spreadOf(rows.map((r) => r.p99MinusPlainMs));
+      const onMedians = judgeAck(scenario, ratio?.median, p99?.median);
+      const perRound = rows.map((r) => judgeAck(r.scenario, r.ratio, r.p99MinusPlainMs));
+      lines.push(
+        `| ${scenario} | ${judged(formatSpread(ratio), onMedians.ratioMet, perRound.map((v) => v.ratioMet))} | ${judged(formatSpread(p99, 3), onMedians.p99Met, perRound.map((v) => v.p99Met))} |`,
+      );
+    }
+  }
+  const fleetScenarios = scenarios((c) => c.fleet);
+  if (fleetScenarios.length > 0) {
+    lines.push('', '| two-node scenario | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio |', '| --- | ---: | ---: | ---: |');
+    for (const scenario of fleetScenarios) {
+      const rows = across((c) => c.fleet, scenario);
+      const throughput = spreadOf(rows.map((r) => r.throughputRatio));
+      const p99 = spreadOf(rows.map((r) => r.p99DiffMs));
+      const cpu = spreadOf(rows.map((r) => r.cpuRatio));
+      const onMedians = judgeFleet(scenario, throughput?.median, p99?.median, cpu?.median);
+      lines.push(
+        `| ${scenario} | ${judged(formatSpread(throughput), onMedians.throughputMet, rows.map((r) => r.throughputMet))} | ${judged(formatSpread(p99, 3), onMedians.p99Met, rows.map((r) => r.p99Met))} | ${judged(formatSpread(cpu), onMedians.cpuMet, rows.map((r) => r.cpuMet))} |`,
+      );
+    }
+  }
+  lines.push('');
+  return lines;
+}
+
+/** A row of one round of `--rounds` (1 without it). */
+type InRound<R> = R & { round: number };
+
+const fixed = (v: number | null, digits = 2) => (v === null || Number.isNaN(v) ? '—' : v.toFixed(digits));
+const verdict = (v: boolean | null) => (v === null ? '' : v ? ' (met)' : ' (missed)');
+
+function markdown(notify: InRound<NotifyRow>[], idle: InRound<IdleRow>[], control: InRound<ControlRow>[], skipped: string[], machine: Record<string, unknown>): string {
   const lines: string[] = [];
-  const f = (v: number | null, digits = 2) => (v === null || Number.isNaN(v) ? '—' : v.toFixed(digits));
+  const f = fixed;
+  const several = rounds > 1;
+  const roundCell = (r: { round: number }) => (several ? `${r.round} | ` : '');
+  const roundHead = several ? 'round | ' : '';
+  const roundRule = several ? '---: | ' : '';
   lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}; command: \`${machine.command}\``, '');
   if (notify.length > 0) {
-    lines.push('| scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |');
-    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| ${roundHead}scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |`);
+    lines.push(`| ${roundRule}--- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
     for (const r of notify) {
       lines.push(
-        `| ${r.scenario} | ${r.system} | ${r.deliveriesPerSecond} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.p999)} | ${f(r.processCpuPercent, 1)} | ${f(r.cpuMicrosPerMessage, 1)} | ${f(r.rssMiB, 1)} | ${f(r.brokerCpuPercent, 1)} |`,
+        `| ${roundCell(r)}${r.scenario} | ${r.system} | ${r.deliveriesPerSecond} | ${f(r.latencyMs.p50)} | ${f(r.latencyMs.p99)} | ${f(r.latencyMs.p999)} | ${f(r.processCpuPercent, 1)} | ${f(r.cpuMicrosPerMessage, 1)} | ${f(r.rssMiB, 1)} | ${f(r.brokerCpuPercent, 1)} |`,
       );
     }
     lines.push('', 'CPU %: one core = 100; the gateway process for `gateway`, the consumer process for `amqp`, none for `stomp` (it runs inside RabbitMQ).', '');
-    lines.push('| scenario | gateway / Web-STOMP | gateway / raw amqplib | p50 − raw (ms) | p99 − raw (ms) |', '| --- | ---: | ---: | ---: | ---: |');
-    for (const name of [...new Set(notify.map((r) => r.scenario))]) {
-      const of = (s: System) => notify.find((r) => r.scenario === name && r.system === s);
-      const g = of('gateway');
-      const st = of('stomp');
-      const raw = of('amqp');
-      if (!g) continue;
-      const ratio = (other?: NotifyRow) => (other && other.deliveriesPerSecond > 0 ? f(g.deliveriesPerSecond / other.deliveriesPerSecond) : '—');
-      lines.push(`| ${name} | ${ratio(st)} | ${ratio(raw)} | ${raw ? f(g.latencyMs.p50 - raw.latencyMs.p50, 3) : '—'} | ${raw ? f(g.latencyMs.p99 - raw.latencyMs.p99, 3) : '—'} |`);
-    }
-    const ackRows = notify.filter((r) => r.scenario.endsWith('-ack'));
-    if (ackRows.length > 0) {
-      lines.push('', '| scenario | ack / plain deliveries | p99 ack − plain (ms) |', '| --- | ---: | ---: |');
-      for (const ack of ackRows) {
-        const plain = notify.find((r) => r.system === 'gateway' && r.scenario === ack.scenario.slice(0, -'-ack'.length));
-        if (!plain) continue;
-        lines.push(`| ${ack.scenario} | ${plain.deliveriesPerSecond > 0 ? f(ack.deliveriesPerSecond / plain.deliveriesPerSecond) : '—'} | ${f(ack.latencyMs.p99 - plain.latencyMs.p99, 3)} |`);
-      }
-    }
-    lines.push('');
-    const fleet = compareFleet(
-      notify
-        .filter((r) => r.system === 'gateway')
-        .map((r) => ({ scenario: r.scenario, deliveriesPerSecond: r.deliveriesPerSecond, p99Ms: r.latencyMs.p99, cpuMicrosPerDelivery: r.cpuMicrosPerMessage })),
-    );
-    if (fleet.length > 0) {
-      const met = (v: boolean | null) => (v === null ? '' : v ? ' (met)' : ' (missed)');
-      lines.push('| two-node scenario | one-node row | deliveries/s ratio | p99 − one-node (ms) | CPU µs per delivery ratio | per node CPU % / RSS MiB | all joined → first message at every socket, ms |');
-      lines.push('| --- | --- | ---: | ---: | ---: | --- | ---: |');
-      for (const c of fleet) {
-        const two = notify.find((r) => r.scenario === c.scenario && r.system === 'gateway');
-        const perNode = two?.perNode ?? [];
-        lines.push(
-          `| ${c.scenario} | ${c.oneNode} | ${f(c.throughputRatio)}${met(c.throughputMet)} | ${f(c.p99DiffMs, 3)}${met(c.p99Met)} | ${f(c.cpuRatio)}${met(c.cpuMet)} | ${perNode.map((n) => `${n.cpuPercent} / ${n.rssMiB}`).join(', ')} | ${two?.firstMessageAllSocketsMs ?? '—'} |`,
-        );
-      }
-      lines.push('', 'Two-node rows: deliveries over both nodes\' sockets (a message reaches each socket of its profile), CPU % and µs per delivery of both gateway processes together, RSS of both. Targets (issue 16): ratio ≥ 0.70 at max rate, p99 within 2 ms at 1k/s, CPU ratio ≤ 1.5.', '');
-    }
+    const perRound = byRound(notify, rounds).map((rows) => ({ rows, comparisons: compareRound(rows) }));
+    perRound.forEach(({ rows, comparisons }, i) => {
+      if (several) lines.push(`Round ${i + 1}:`, '');
+      lines.push(...comparisonLines(rows, comparisons));
+    });
+    if (several) lines.push(...roundsSummary(perRound.map((r) => r.comparisons)));
   }
   const probed = notify.filter((r) => r.heap);
   if (probed.length > 0) {
@@ -657,20 +758,37 @@ function markdown(notify: NotifyRow[], idle: IdleRow[], control: ControlRow[], s
   }
   if (idle.length > 0) {
     lines.push(
-      '| scenario | workers | joined sockets | joins/s | gateway CPU µs per join | bench clients CPU µs per join | gateway RSS before MiB | after MiB | RSS per socket KiB |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| ${roundHead}scenario | workers | joined sockets | joins/s | gateway CPU µs per join | bench clients CPU µs per join | gateway RSS before MiB | after MiB | RSS per socket KiB |`,
+      `| ${roundRule}--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
     );
     for (const r of idle) {
-      lines.push(`| ${r.scenario} | ${r.workers} | ${r.sockets} | ${r.joinsPerSecond} | ${r.gatewayCpuMicrosPerJoin} | ${r.clientCpuMicrosPerJoin} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
+      lines.push(`| ${roundCell(r)}${r.scenario} | ${r.workers} | ${r.sockets} | ${r.joinsPerSecond} | ${r.gatewayCpuMicrosPerJoin} | ${r.clientCpuMicrosPerJoin} | ${r.rssBeforeMiB} | ${r.rssAfterMiB} | ${r.rssPerSocketKiB} |`);
     }
     lines.push('', 'Idle rows: CPU and RSS of the whole gateway (with workers: the primary and every worker, summed).', '');
+    if (several) {
+      lines.push(`Medians over ${rounds} rounds (lowest to highest):`, '', '| scenario | joins/s | gateway CPU µs per join | RSS per socket KiB |', '| --- | ---: | ---: | ---: |');
+      for (const scenario of new Set(idle.map((r) => r.scenario))) {
+        const rows = idle.filter((r) => r.scenario === scenario);
+        const spread = (pick: (r: IdleRow) => number, digits: number) => formatSpread(spreadOf(rows.map(pick)), digits);
+        lines.push(`| ${scenario} | ${spread((r) => r.joinsPerSecond, 0)} | ${spread((r) => r.gatewayCpuMicrosPerJoin, 1)} | ${spread((r) => r.rssPerSocketKiB, 2)} |`);
+      }
+      lines.push('');
+    }
   }
   if (control.length > 0) {
-    lines.push('| scenario | sockets | per second | p50 ms | p99 ms | p99.9 ms | gateway CPU % | RSS MiB |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| ${roundHead}scenario | sockets | per second | p50 ms | p99 ms | p99.9 ms | gateway CPU % | RSS MiB |`, `| ${roundRule}--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
     for (const r of control) {
-      lines.push(`| ${r.scenario} | ${r.sockets} | ${r.perSecond} | ${r.latencyMs.p50.toFixed(2)} | ${r.latencyMs.p99.toFixed(2)} | ${r.latencyMs.p999.toFixed(2)} | ${r.gatewayCpuPercent} | ${r.rssMiB} |`);
+      lines.push(`| ${roundCell(r)}${r.scenario} | ${r.sockets} | ${r.perSecond} | ${r.latencyMs.p50.toFixed(2)} | ${r.latencyMs.p99.toFixed(2)} | ${r.latencyMs.p999.toFixed(2)} | ${r.gatewayCpuPercent} | ${r.rssMiB} |`);
     }
     lines.push('', 'control-bind: notifies received per second over all bound sockets; control-exec: exec round trips per second.', '');
+    if (several) {
+      lines.push(`Medians over ${rounds} rounds (lowest to highest):`, '', '| scenario | per second | p99 ms |', '| --- | ---: | ---: |');
+      for (const scenario of new Set(control.map((r) => r.scenario))) {
+        const rows = control.filter((r) => r.scenario === scenario);
+        lines.push(`| ${scenario} | ${formatSpread(spreadOf(rows.map((r) => r.perSecond)), 0)} | ${formatSpread(spreadOf(rows.map((r) => r.latencyMs.p99)))} |`);
+      }
+      lines.push('');
+    }
   }
   for (const s of skipped) lines.push(`Not measured: ${s}`);
   return lines.join('\n');
@@ -689,6 +807,41 @@ function sumSamples(samples: ProcSample[]): ProcSample | undefined {
 }
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
 
+interface RunRows {
+  notify: InRound<NotifyRow>[];
+  idle: InRound<IdleRow>[];
+  control: InRound<ControlRow>[];
+  skipped: string[];
+}
+
+/** Every selected scenario once, its rows numbered with `round`. */
+async function measureRound(scenarios: readonly Scenario[], round: number, rows: RunRows): Promise<void> {
+  for (const scenario of scenarios) {
+    if (scenario.kind === 'notify') {
+      // Web-STOMP and the raw consumer have no nodes, nor acknowledged delivery: those scenarios are the gateway's alone.
+      for (const system of scenario.nodes === 1 && !scenario.ack ? systems : systems.filter((s) => s === 'gateway')) {
+        console.log(`${new Date().toISOString()} ${scenario.name} ${system}: starting`);
+        const row = await runNotify(scenario, system).catch((err: unknown) => {
+          rows.skipped.push(`${rounds > 1 ? `round ${round}: ` : ''}${scenario.name} ${system}: failed: ${(err as Error).message}`);
+          console.error(`${new Date().toISOString()} ${scenario.name} ${system}: failed: ${(err as Error).stack ?? String(err)}`);
+          return undefined;
+        });
+        if (!row) continue;
+        rows.notify.push({ ...row, round });
+        console.log(`${row.scenario} ${row.system}: ${row.deliveriesPerSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.processCpuPercent ?? '—'}% ${row.cpuMicrosPerMessage ?? '—'} µs/msg${row.firstMessageAllSocketsMs !== undefined ? `, every socket's first message ${row.firstMessageAllSocketsMs} ms after all joined` : ''}`);
+      }
+    } else if (scenario.kind === 'idle') {
+      const row = await runIdle(scenario);
+      rows.idle.push({ ...row, round });
+      console.log(`${row.scenario}: ${row.joinsPerSecond} joins/s (${row.gatewayCpuMicrosPerJoin} µs gateway CPU per join, ${row.clientCpuMicrosPerJoin} µs of the bench's clients), ${row.rssPerSocketKiB} KiB RSS per socket`);
+    } else {
+      const row = await runControl(scenario);
+      rows.control.push({ ...row, round });
+      console.log(`${row.scenario}: ${row.perSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.gatewayCpuPercent}%`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const scenarios = selectScenarios();
   const machine = {
@@ -706,41 +859,22 @@ async function main(): Promise<void> {
       `bench: RabbitMQ has ${machine.brokerOpenFiles} open files; the persistent rows will measure its file handle cache (README, "RabbitMQ open files")`,
     );
   }
-  console.log(`bench ${runId}: ${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore})`);
-  const notify: NotifyRow[] = [];
-  const idle: IdleRow[] = [];
-  const control: ControlRow[] = [];
+  console.log(`bench ${runBase}: ${rounds > 1 ? `${rounds} rounds of ` : ''}${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore})`);
+  const notify: InRound<NotifyRow>[] = [];
+  const idle: InRound<IdleRow>[] = [];
+  const control: InRound<ControlRow>[] = [];
   const skipped: string[] = [];
   if (scenarios.some((s) => s.kind === 'notify')) await ensureWebStomp();
-  for (const scenario of scenarios) {
-    if (scenario.kind === 'notify') {
-      // Web-STOMP and the raw consumer have no nodes, nor acknowledged delivery: those scenarios are the gateway's alone.
-      for (const system of scenario.nodes === 1 && !scenario.ack ? systems : systems.filter((s) => s === 'gateway')) {
-        console.log(`${new Date().toISOString()} ${scenario.name} ${system}: starting`);
-        const row = await runNotify(scenario, system).catch((err: unknown) => {
-          skipped.push(`${scenario.name} ${system}: failed: ${(err as Error).message}`);
-          console.error(`${new Date().toISOString()} ${scenario.name} ${system}: failed: ${(err as Error).stack ?? String(err)}`);
-          return undefined;
-        });
-        if (!row) continue;
-        notify.push(row);
-        console.log(`${row.scenario} ${row.system}: ${row.deliveriesPerSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.processCpuPercent ?? '—'}% ${row.cpuMicrosPerMessage ?? '—'} µs/msg${row.firstMessageAllSocketsMs !== undefined ? `, every socket's first message ${row.firstMessageAllSocketsMs} ms after all joined` : ''}`);
-      }
-    } else if (scenario.kind === 'idle') {
-      const row = await runIdle(scenario);
-      idle.push(row);
-      console.log(`${row.scenario}: ${row.joinsPerSecond} joins/s (${row.gatewayCpuMicrosPerJoin} µs gateway CPU per join, ${row.clientCpuMicrosPerJoin} µs of the bench's clients), ${row.rssPerSocketKiB} KiB RSS per socket`);
-    } else {
-      const row = await runControl(scenario);
-      control.push(row);
-      console.log(`${row.scenario}: ${row.perSecond}/s p50 ${row.latencyMs.p50.toFixed(3)} ms p99 ${row.latencyMs.p99.toFixed(3)} ms cpu ${row.gatewayCpuPercent}%`);
-    }
+  for (let round = 1; round <= rounds; round++) {
+    runId = rounds > 1 ? `${runBase}r${round}` : runBase;
+    if (rounds > 1) console.log(`${new Date().toISOString()} round ${round} of ${rounds}`);
+    await measureRound(scenarios, round, { notify, idle, control, skipped });
   }
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = `${root}bench/results`;
   mkdirSync(dir, { recursive: true });
   const table = markdown(notify, idle, control, skipped, machine);
-  writeFileSync(`${dir}/${stamp}.json`, JSON.stringify({ runId, machine, quick, notify, idle, control, skipped }, null, 2));
+  writeFileSync(`${dir}/${stamp}.json`, JSON.stringify({ runId: runBase, rounds, machine, quick, notify, idle, control, skipped }, null, 2));
   writeFileSync(`${dir}/${stamp}.md`, `${table}\n`);
   console.log(`\n${table}\nresults: bench/results/${stamp}.json and .md`);
 }

@@ -17,6 +17,8 @@ Measures the gateway beside RabbitMQ Web-STOMP and a raw amqplib consumer on thi
                           and after the measurement (bench/results/profiles/), and report what the GC
                           kept; slows the gateways while it writes, so not for throughput figures
   --measure-seconds <n>   measure this long instead of 10 s (4 s with --quick), e.g. a long run for memory
+  --rounds <n>            measure the scenarios n times, one round after another (default 1); comparisons
+                          are made within each round, and targets judged on the median of the rounds
   --gateway-node-flags=<flags>
                           Node and V8 flags for every gateway process (workers inherit them), space-
                           separated, after an = sign: --gateway-node-flags=--max-semi-space-size=32
@@ -31,6 +33,8 @@ export interface BenchArgs {
   cpuProf: boolean;
   heapProbe: boolean;
   measureSeconds: number | undefined;
+  /** Times the selected scenarios are measured, one round after another (lib/rounds.ts). */
+  rounds: number;
   /** Extra flags for the gateway's node command line (each `--name` or `--name=value`). */
   gatewayNodeFlags: string[];
   scenario: string | undefined;
@@ -54,6 +58,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         'cpu-prof': { type: 'boolean', default: false },
         'heap-probe': { type: 'boolean', default: false },
         'measure-seconds': { type: 'string' },
+        rounds: { type: 'string' },
         'gateway-node-flags': { type: 'string' },
         scenario: { type: 'string' },
         systems: { type: 'string' },
@@ -71,6 +76,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
   if (measureSeconds !== undefined && (!Number.isInteger(measureSeconds) || measureSeconds < 1 || measureSeconds > 3_600)) {
     throw new BenchUsageError(`--measure-seconds: a whole number of seconds from 1 to 3600, not ${measure}`);
   }
+  const roundsText = values.rounds;
+  const rounds = roundsText === undefined ? 1 : Number(roundsText);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new BenchUsageError(`--rounds: a whole number from 1 to 20, not ${roundsText}`);
   const gatewayNodeFlags = (values['gateway-node-flags'] ?? '').split(/\s+/).filter((flag) => flag !== '');
   const notAFlag = gatewayNodeFlags.find((flag) => !nodeFlag.test(flag));
   if (notAFlag !== undefined) throw new BenchUsageError(`--gateway-node-flags: each must look like --name or --name=value, not ${notAFlag}`);
@@ -80,6 +88,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     cpuProf: values['cpu-prof'],
     heapProbe: values['heap-probe'],
     measureSeconds,
+    rounds,
     gatewayNodeFlags,
     scenario: values.scenario,
     systems: systems as System[],

@@ -30,6 +30,8 @@ describe('bench arguments', () => {
       [['extra'], /positional/],
       [['--gateway-node-flags=--max-semi-space-size=32 rm'], /--gateway-node-flags: each must look like --name or --name=value, not rm/],
       [['--gateway-node-flags', '--max-semi-space-size=32'], /ambiguous/],
+      [['--rounds', '0'], /--rounds: a whole number from 1 to 20, not 0/],
+      [['--rounds', '2.5'], /--rounds: a whole number from 1 to 20, not 2.5/],
     ] as Array<[string[], RegExp]>) {
       const run = await bench(args);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
@@ -44,5 +46,10 @@ describe('bench arguments', () => {
       '--single-threaded-gc',
     ]);
     assert.deepEqual(parseBenchArgs([]).gatewayNodeFlags, []);
+  });
+
+  it('measures one round unless --rounds says more', () => {
+    assert.equal(parseBenchArgs([]).rounds, 1);
+    assert.equal(parseBenchArgs(['--rounds', '5']).rounds, 5);
   });
 });
