@@ -688,9 +688,9 @@ function roundsSummary(perRound: readonly RoundComparisons[]): string[] {
       const ratio = spreadOf(rows.map((r) => r.ratio));
       const p99 = spreadOf(rows.map((r) => r.p99MinusPlainMs));
       const onMedians = judgeAck(scenario, ratio?.median, p99?.median);
-      const perRound = rows.map((r) => judgeAck(r.scenario, r.ratio, r.p99MinusPlainMs));
+      const eachRound = rows.map((r) => judgeAck(r.scenario, r.ratio, r.p99MinusPlainMs));
       lines.push(
-        `| ${scenario} | ${judged(formatSpread(ratio), onMedians.ratioMet, perRound.map((v) => v.ratioMet))} | ${judged(formatSpread(p99, 3), onMedians.p99Met, perRound.map((v) => v.p99Met))} |`,
+        `| ${scenario} | ${judged(formatSpread(ratio), onMedians.ratioMet, eachRound.map((v) => v.ratioMet))} | ${judged(formatSpread(p99, 3), onMedians.p99Met, eachRound.map((v) => v.p99Met))} |`,
       );
     }
   }
