@@ -9,6 +9,8 @@
  *   consumes its relay queue.
  * - `cc`: the lever issue 16 names first: the active node counts its own delivery straight from the
  *   mailbox and publishes the confirmed copy only to the other node's relay queue (default exchange).
+ * - `ccnode`: as `cc`, but the other node has one relay queue for all profiles instead of one per profile
+ *   (what RabbitMQ would save if the relay queues were per node; the gateway's are per (node, profile)).
  *
  * 1,000 mailboxes, transient messages of about 200 bytes from a confirming publisher at most 5,000 ahead,
  * prefetch 100 per consumer (not reached: about 5 in flight per queue), acks gathered for 5 ms into one `multiple` ack as the gateway does; no batch
@@ -29,8 +31,10 @@
  * With `--gateway-copies` copies are published as the gateway publishes them: mandatory, with the relay's
  * headers.
  *
- * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc ...] [--seconds n] [--rate n]
- *  [--gateway-queues] [--gateway-copies] [--lanes n]`
+ * With `--persistent` messages are published persistent (delivery mode 2) and copies keep that mode.
+ *
+ * `npm run build && node dist/bench/probes/relay-topologies.js [direct|self|cc|ccnode ...] [--seconds n]
+ *  [--rate n] [--gateway-queues] [--gateway-copies] [--lanes n] [--persistent]`
  * (default: all three, 10 s each, at the broker's pace; AMQP_URL as the bench).
  */
 import { fork } from 'node:child_process';
@@ -40,11 +44,11 @@ import * as amqp from 'amqplib';
 import { SampleBuffer, summarize, wallMs } from '../lib/percentiles.js';
 import { cpuPercent, findBrokerPid, sampleProc, trySampleProc } from '../lib/proc-stats.js';
 import { nodeHeader, relayHeader, sharedHeader } from '../../src/backends/rabbitmq/relay-protocol.js';
-import { mailboxQueueArguments, relayQueueArguments } from '../../src/backends/rabbitmq/topology.js';
+import { mailboxQueueArguments, relayCopyTtlMs, relayQueueArguments } from '../../src/backends/rabbitmq/topology.js';
 
-type Topology = 'direct' | 'self' | 'cc';
+type Topology = 'direct' | 'self' | 'cc' | 'ccnode';
 type Role = 'publisher' | 'active' | 'holder';
-const topologies: readonly Topology[] = ['direct', 'self', 'cc'];
+const topologies: readonly Topology[] = ['direct', 'self', 'cc', 'ccnode'];
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const profiles = 1_000;
@@ -59,6 +63,8 @@ const gatewayDeadLetterQueue = 'switchboard.dead_letter';
 interface Names {
   mailbox(i: number): string;
   relay(node: 'a' | 'b', i: number): string;
+  /** `ccnode`: the other node's one relay queue. */
+  nodeRelay: string;
   exchange: string;
 }
 
@@ -66,6 +72,7 @@ function namesOf(run: string): Names {
   return {
     mailbox: (i) => `probe.${run}.mailbox.${i}`,
     relay: (node, i) => `probe.${run}.relay.${node}.${i}`,
+    nodeRelay: `probe.${run}.relay.b`,
     exchange: `probe.${run}.relay`,
   };
 }
@@ -123,7 +130,7 @@ function serve(connection: amqp.ChannelModel, deliveries?: Deliveries): void {
   });
 }
 
-async function publisher(names: Names, rate: number | undefined): Promise<void> {
+async function publisher(names: Names, rate: number | undefined, persistent: boolean): Promise<void> {
   const connection = await connect();
   const channel = await connection.createConfirmChannel();
   const padding = Buffer.alloc(192, 'p');
@@ -135,7 +142,7 @@ async function publisher(names: Names, rate: number | undefined): Promise<void> 
     padding.copy(body, 8);
     body.writeDoubleLE(wallMs(), 0);
     inFlight += 1;
-    channel.sendToQueue(names.mailbox(next++ % profiles), body, {}, () => {
+    channel.sendToQueue(names.mailbox(next++ % profiles), body, { persistent }, () => {
       inFlight -= 1;
       if (rate === undefined && inFlight === publishWindow / 2) setImmediate(pump);
     });
@@ -173,8 +180,10 @@ async function consumerLanes(connection: amqp.ChannelModel, count: number): Prom
 
 async function activeNode(names: Names, topology: Topology, laneCount: number, gatewayCopies: boolean): Promise<void> {
   // As profile-subscription.ts publishes a copy: mandatory, with the relay's headers (relay-protocol.ts).
-  const copyOptions = (tag: number): amqp.Options.Publish =>
-    gatewayCopies ? { mandatory: true, headers: { [relayHeader]: `${names.exchange}-${tag}`, [nodeHeader]: `${names.exchange}-node-a`, [sharedHeader]: true } } : {};
+  const copyOptions = (tag: number, original: amqp.Message): amqp.Options.Publish => ({
+    persistent: original.properties.deliveryMode === 2,
+    ...(gatewayCopies && { mandatory: true, headers: { [relayHeader]: `${names.exchange}-${tag}`, [nodeHeader]: `${names.exchange}-node-a`, [sharedHeader]: true } }),
+  });
   const connection = await connect();
   const mailboxLanes = await consumerLanes(connection, laneCount);
   const relayLanes = await consumerLanes(connection, laneCount);
@@ -196,23 +205,25 @@ async function activeNode(names: Names, topology: Topology, laneCount: number, g
         delivered.record(msg!.content);
         ackMailbox(tag);
       } else if (topology === 'self') {
-        copies.publish(names.exchange, mailbox, msg!.content, copyOptions(tag), () => ackMailbox(tag));
+        copies.publish(names.exchange, mailbox, msg!.content, copyOptions(tag, msg!), () => ackMailbox(tag));
       } else {
         delivered.record(msg!.content); // written to its own sockets straight from the mailbox
-        copies.sendToQueue(names.relay('b', i), msg!.content, copyOptions(tag), () => ackMailbox(tag));
+        const to = topology === 'ccnode' ? names.nodeRelay : names.relay('b', i);
+        copies.sendToQueue(to, msg!.content, copyOptions(tag, msg!), () => ackMailbox(tag));
       }
     });
   }
   serve(connection, delivered);
 }
 
-async function holderNode(names: Names, laneCount: number): Promise<void> {
+async function holderNode(names: Names, topology: Topology, laneCount: number): Promise<void> {
   const connection = await connect();
   const lanes = await consumerLanes(connection, laneCount);
   const delivered = new Deliveries();
-  for (let i = 0; i < profiles; i++) {
+  const queues = topology === 'ccnode' ? [names.nodeRelay] : Array.from({ length: profiles }, (_, i) => names.relay('b', i));
+  for (const [i, queue] of queues.entries()) {
     const { channel, ack } = lanes[i % laneCount]!;
-    await channel.consume(names.relay('b', i), (msg) => {
+    await channel.consume(queue, (msg) => {
       delivered.record(msg!.content);
       ack(msg!.fields.deliveryTag);
     });
@@ -239,15 +250,20 @@ interface ProbeOptions {
   gatewayQueues: boolean;
   gatewayCopies: boolean;
   lanes: number;
+  persistent: boolean;
 }
 
-async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatewayCopies, lanes }: ProbeOptions): Promise<string> {
+async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatewayCopies, lanes, persistent }: ProbeOptions): Promise<string> {
   const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
   const names = namesOf(run);
   const connection = await connect();
   const channel = await connection.createChannel();
   await channel.assertExchange(names.exchange, 'direct', { durable: false });
-  const relays = topology === 'direct' ? [] : topology === 'self' ? (['a', 'b'] as const) : (['b'] as const);
+  const relays = topology === 'direct' || topology === 'ccnode' ? [] : topology === 'self' ? (['a', 'b'] as const) : (['b'] as const);
+  if (topology === 'ccnode') {
+    const nodeQueueArguments = { 'x-expires': gatewayNodeQueueExpiresMs, 'x-message-ttl': relayCopyTtlMs(gatewayNodeQueueExpiresMs) };
+    await channel.assertQueue(names.nodeRelay, { durable: true, ...(gatewayQueues && { arguments: nodeQueueArguments }) });
+  }
   for (let i = 0; i < profiles; i++) {
     const mailbox = names.mailbox(i);
     await channel.assertQueue(mailbox, { durable: true, ...(gatewayQueues && { arguments: mailboxQueueArguments(gatewayRetention, gatewayDeadLetterQueue) }) });
@@ -259,7 +275,7 @@ async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatew
   const self = fileURLToPath(import.meta.url);
   const start = (role: Role) =>
     new Promise<ReturnType<typeof fork>>((resolve, reject) => {
-      const child = fork(self, ['--role', role, '--topology', topology, '--run', run, '--lanes', String(lanes), ...(rate ? ['--rate', String(rate)] : []), ...(gatewayCopies ? ['--gateway-copies'] : [])]);
+      const child = fork(self, ['--role', role, '--topology', topology, '--run', run, '--lanes', String(lanes), ...(rate ? ['--rate', String(rate)] : []), ...(gatewayCopies ? ['--gateway-copies'] : []), ...(persistent ? ['--persistent'] : [])]);
       child.once('message', () => resolve(child));
       child.once('exit', (code) => reject(new Error(`${role} exited with ${code} before it was ready`)));
     });
@@ -282,7 +298,7 @@ async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatew
     const latencies = (await Promise.all(nodes.map((node) => ask<number[]>(node, 'latencies', 'latencies')))).flat();
     const { p50, p99 } = summarize(Float64Array.from(latencies));
     const latency = rate ? `, latency p50 ${p50.toFixed(2)} ms p99 ${p99.toFixed(2)} ms` : '';
-    return `${topology}: ${Math.round(delivered / elapsed)} deliveries/s${latency},${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
+    return `${topology}${persistent ? ' (persistent)' : ''}: ${Math.round(delivered / elapsed)} deliveries/s${latency},${brokerCpu} publisher / nodes ${clientCpu.join(' / ')} % of a core`;
   } finally {
     for (const child of children) child.send('stop');
     await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
@@ -290,12 +306,13 @@ async function measure(topology: Topology, { seconds, rate, gatewayQueues, gatew
       await channel.deleteQueue(names.mailbox(i));
       for (const node of relays) await channel.deleteQueue(names.relay(node, i));
     }
+    if (topology === 'ccnode') await channel.deleteQueue(names.nodeRelay);
     await channel.deleteExchange(names.exchange);
     await connection.close();
   }
 }
 
-const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600] [--rate 1..100000] [--gateway-queues] [--gateway-copies] [--lanes 1..64]\n`;
+const usage = `usage: relay-topologies.js [${topologies.join('|')} ...] [--seconds 1..600] [--rate 1..100000] [--gateway-queues] [--gateway-copies] [--lanes 1..64] [--persistent]\n`;
 const { values, positionals } = (() => {
   try {
     return parseArgs({
@@ -309,6 +326,7 @@ const { values, positionals } = (() => {
         'gateway-queues': { type: 'boolean', default: false },
         lanes: { type: 'string', default: '1' },
         'gateway-copies': { type: 'boolean', default: false },
+        persistent: { type: 'boolean', default: false },
       },
     });
   } catch (err) {
@@ -320,9 +338,9 @@ const { values, positionals } = (() => {
 if (values.role) {
   const names = namesOf(values.run!);
   const topology = values.topology as Topology;
-  if (values.role === 'publisher') await publisher(names, values.rate ? Number(values.rate) : undefined);
+  if (values.role === 'publisher') await publisher(names, values.rate ? Number(values.rate) : undefined, values.persistent);
   else if (values.role === 'active') await activeNode(names, topology, Number(values.lanes), values['gateway-copies']);
-  else await holderNode(names, Number(values.lanes));
+  else await holderNode(names, topology, Number(values.lanes));
 } else {
   const picked = (positionals.length > 0 ? positionals : topologies) as Topology[];
   const seconds = Number(values.seconds);
@@ -335,5 +353,5 @@ if (values.role) {
     process.stderr.write(usage);
     process.exit(2);
   }
-  for (const topology of picked) process.stdout.write(`${await measure(topology, { seconds, rate, gatewayQueues: values['gateway-queues'], gatewayCopies: values['gateway-copies'], lanes })}\n`);
+  for (const topology of picked) process.stdout.write(`${await measure(topology, { seconds, rate, gatewayQueues: values['gateway-queues'], gatewayCopies: values['gateway-copies'], lanes, persistent: values.persistent })}\n`);
 }
