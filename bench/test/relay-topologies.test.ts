@@ -13,10 +13,10 @@ function probe(args: string[]): Promise<{ code: number; stderr: string }> {
 
 describe('relay topologies probe arguments', () => {
   it('refuses an unknown topology or a measurement time out of range with exit 2 and its usage', async () => {
-    for (const args of [['star'], ['cc', '--seconds', '0'], ['--seconds', 'ten'], ['--secs', '5'], ['--rate', '0'], ['--rate', 'fast'], ['--lanes', '0']]) {
+    for (const args of [['star'], ['cc', '--seconds', '0'], ['--seconds', 'ten'], ['--secs', '5'], ['--rate', '0'], ['--rate', 'fast'], ['--lanes', '0'], ['--persistent=yes']]) {
       const run = await probe(args);
       assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /^usage: relay-topologies\.js \[direct\|self\|cc \.\.\.\] \[--seconds 1\.\.600\] \[--rate 1\.\.100000\] \[--gateway-queues\] \[--gateway-copies\] \[--lanes 1\.\.64\]/);
+      assert.match(run.stderr, /^usage: relay-topologies\.js \[direct\|self\|cc\|ccnode \.\.\.\] \[--seconds 1\.\.600\] \[--rate 1\.\.100000\] \[--gateway-queues\] \[--gateway-copies\] \[--lanes 1\.\.64\] \[--persistent\]/);
     }
   });
 });

@@ -50,7 +50,12 @@ interface HostSlot {
   loading: Map<ModuleId, (outcome: LoadOutcome) => void>;
   unloading: Map<ModuleId, () => void>;
   restarts: number;
-  startedAt: number;
+  /**
+   * When the current host first had a module running; undefined until then. The backoff starts over only
+   * after a host has served that long: time spent spawning and loading does not count, or a host whose
+   * load kills it would look stable whenever the machine is slow enough.
+   */
+  servingSince: number | undefined;
   /** Status writes stored since the last ack sent to the host. */
   acks: number;
   cancelRestart: (() => void) | undefined;
@@ -60,8 +65,8 @@ interface HostSlot {
  * Modules run in driver host processes, one per driver (README "Driver hosts"): the gateway keeps the
  * sockets, bindings, status fan-out and access checks; a host runs `load`, methods, timers and device
  * connections. A host that exits, crashes, passes its memory cap or stops its heartbeat is restarted with
- * exponential backoff (`restartInitialMs` doubling to `restartMaxMs`; reset once a host has stayed up for
- * `restartMaxMs`), and its modules are loaded again with their settings; meanwhile they answer
+ * exponential backoff (`restartInitialMs` doubling to `restartMaxMs`; reset once a host has run its modules
+ * for `restartMaxMs`), and its modules are loaded again with their settings; meanwhile they answer
  * "not running (driver host restarting: <why>)". Status writes a host sends are stored in order per
  * module, and an exec answers only once the writes before its answer are stored.
  */
@@ -178,7 +183,7 @@ export class HostedModuleRuntime implements ModuleRunner {
         loading: new Map(),
         unloading: new Map(),
         restarts: 0,
-        startedAt: 0,
+        servingSince: undefined,
         acks: 0,
         cancelRestart: undefined,
       };
@@ -234,7 +239,7 @@ export class HostedModuleRuntime implements ModuleRunner {
       onExit: (reason) => this.hostExited(slot, host, reason, log),
     });
     slot.process = host;
-    slot.startedAt = options.clock.now();
+    slot.servingSince = undefined;
     host.start();
     options.metrics.driverHosts.inc();
   }
@@ -249,7 +254,10 @@ export class HostedModuleRuntime implements ModuleRunner {
     switch (message.t) {
       case 'loaded': {
         if (message.running && !slot.wanted.has(module)) slot.process?.send({ t: 'unload', module });
-        else if (message.running) slot.loaded.set(module, message.functions ?? {});
+        else if (message.running) {
+          slot.loaded.set(module, message.functions ?? {});
+          slot.servingSince ??= this.options.clock.now();
+        }
         else log.error({ module, reason: message.reason }, 'module failed to load');
         slot.loading.get(module)?.({ running: message.running, ...(message.reason !== undefined && { reason: message.reason }) });
         return;
@@ -282,8 +290,8 @@ export class HostedModuleRuntime implements ModuleRunner {
     slot.loaded.clear();
     if (this.stopping || reason === 'stopped') return;
     options.metrics.driverHostRestarts.inc({ driver: slot.driver });
-    const upFor = options.clock.now() - slot.startedAt;
-    if (upFor >= options.hosts.restartMaxMs) slot.restarts = 0;
+    const servedFor = slot.servingSince === undefined ? 0 : options.clock.now() - slot.servingSince;
+    if (servedFor >= options.hosts.restartMaxMs) slot.restarts = 0;
     const delay = Math.min(options.hosts.restartInitialMs * 2 ** slot.restarts, options.hosts.restartMaxMs);
     slot.restarts += 1;
     const why = `driver host restarting: ${reason}`;

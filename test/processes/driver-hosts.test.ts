@@ -29,11 +29,12 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
       tokens: { kind: 'static', tokens: demoTokens },
       control: {
         ...demo,
-        systems: [...demo.systems, { id: 'sys-bad', name: 'Bad Room', zones: [], modules: ['mod-bad-1', 'mod-loop-1'] }],
+        systems: [...demo.systems, { id: 'sys-bad', name: 'Bad Room', zones: [], modules: ['mod-bad-1', 'mod-loop-1', 'mod-slow-crash-1'] }],
         modules: [
           ...demo.modules,
           { id: 'mod-bad-1', driver: `${fixtures}/misbehaving.js`, settings: { greeting: 'back' } },
           { id: 'mod-loop-1', driver: `${fixtures}/crash-on-load.js` },
+          { id: 'mod-slow-crash-1', driver: `${fixtures}/slow-load-crash.js` },
         ],
         execTimeoutMs: 2_000,
         // A host loading its driver sends no heartbeat: 1 s was shorter than a load on a busy CI machine, and
@@ -181,6 +182,10 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
     const seen = restarts();
     const delays = seen.map((l) => l.restartInMs as number);
     assert.deepEqual(delays.slice(0, 4), [200, 400, 800, 1_600], 'each restart waits twice as long');
+    // A host that took longer than restartMaxMs to die in its load never ran a module: no fresh start.
+    const slowCrashes = (l: Record<string, any>) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith('slow-load-crash.js');
+    await gw.waitForLog((l) => slowCrashes(l) && l.restartInMs === 1_600, 30_000);
+    assert.deepEqual(gw.logs.filter(slowCrashes).slice(0, 4).map((l) => l.restartInMs), [200, 400, 800, 1_600], 'a slow crash on load backs off too');
     const elapsedS = (seen.at(-1)!.time - seen[0]!.time) / 1000;
     assert.ok(seen.length <= elapsedS / 1.6 + 5, `${seen.length} restarts in ${elapsedS.toFixed(1)} s`);
     const stats = (await (await fetch(`${gw.url}/api/admin/v1/stats`, { headers: admin })).json()) as {
