@@ -13,6 +13,7 @@ import { compareFleet, copiesPerMessage, type FleetComparison, joinPlan, judgeFl
 import { byRound, formatSpread, metCount, spreadOf } from './lib/rounds.js';
 import { judgeAck } from './lib/ack-targets.js';
 import { lowBrokerOpenFiles, readBrokerOpenFiles } from './lib/broker-limits.js';
+import { calibrateBroker } from './lib/broker-calibration.js';
 import { mailboxQueueArguments, mailboxQueueName, relayQueueName } from '../src/backends/rabbitmq/topology.js';
 import { deleteKeysWithPrefix, redisUrl } from '../test/helpers/redis.js';
 
@@ -725,7 +726,7 @@ function markdown(notify: InRound<NotifyRow>[], idle: InRound<IdleRow>[], contro
   const roundCell = (r: { round: number }) => (several ? `${r.round} | ` : '');
   const roundHead = several ? 'round | ' : '';
   const roundRule = several ? '---: | ' : '';
-  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}; command: \`${machine.command}\``, '');
+  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}, RabbitMQ alone ${machine.brokerCalibrationPerSecond} msgs/s (one queue, 3 s; compare runs by it); command: \`${machine.command}\``, '');
   if (notify.length > 0) {
     lines.push(`| ${roundHead}scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |`);
     lines.push(`| ${roundRule}--- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
@@ -852,6 +853,7 @@ async function main(): Promise<void> {
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
     command: `npm run bench${args.length ? ` -- ${args.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}` : ''}`,
     brokerOpenFiles: (await readBrokerOpenFiles()) ?? 'unknown',
+    brokerCalibrationPerSecond: await calibrateBroker(amqpUrl),
   };
   const persistentRows = scenarios.some((s) => s.kind === 'notify' && s.name.includes('persistent'));
   if (persistentRows && typeof machine.brokerOpenFiles === 'number' && machine.brokerOpenFiles < lowBrokerOpenFiles) {
@@ -859,7 +861,7 @@ async function main(): Promise<void> {
       `bench: RabbitMQ has ${machine.brokerOpenFiles} open files; the persistent rows will measure its file handle cache (README, "RabbitMQ open files")`,
     );
   }
-  console.log(`bench ${runBase}: ${rounds > 1 ? `${rounds} rounds of ` : ''}${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore})`);
+  console.log(`bench ${runBase}: ${rounds > 1 ? `${rounds} rounds of ` : ''}${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore}, RabbitMQ alone ${machine.brokerCalibrationPerSecond} msgs/s)`);
   const notify: InRound<NotifyRow>[] = [];
   const idle: InRound<IdleRow>[] = [];
   const control: InRound<ControlRow>[] = [];
