@@ -726,7 +726,7 @@ function markdown(notify: InRound<NotifyRow>[], idle: InRound<IdleRow>[], contro
   const roundCell = (r: { round: number }) => (several ? `${r.round} | ` : '');
   const roundHead = several ? 'round | ' : '';
   const roundRule = several ? '---: | ' : '';
-  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}, RabbitMQ alone ${machine.brokerCalibrationPerSecond} msgs/s (one queue, 3 s; compare runs by it); command: \`${machine.command}\``, '');
+  lines.push(`Machine: ${machine.cpu} ×${machine.cores}, ${machine.memGiB} GiB, Node ${machine.node}, load before ${machine.loadBefore}, RabbitMQ open files ${machine.brokerOpenFiles}, RabbitMQ alone ${brokerAlone(machine.brokerCalibrationPerSecond)} (one queue, 3 s; compare runs by it); command: \`${machine.command}\``, '');
   if (notify.length > 0) {
     lines.push(`| ${roundHead}scenario | system | deliveries/s | p50 ms | p99 ms | p99.9 ms | CPU % | µs/msg | RSS MiB | RabbitMQ CPU % |`);
     lines.push(`| ${roundRule}--- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
@@ -807,6 +807,7 @@ function sumSamples(samples: ProcSample[]): ProcSample | undefined {
   };
 }
 const round = (v: number, digits: number) => Number(v.toFixed(digits));
+const brokerAlone = (perSecond: unknown) => (typeof perSecond === 'number' ? `${perSecond} msgs/s` : 'not measured (no broker answered)');
 
 interface RunRows {
   notify: InRound<NotifyRow>[];
@@ -853,7 +854,8 @@ async function main(): Promise<void> {
     loadBefore: loadavg().map((l) => l.toFixed(2)).join(' '),
     command: `npm run bench${args.length ? ` -- ${args.map((arg) => (/\s/.test(arg) ? `'${arg}'` : arg)).join(' ')}` : ''}`,
     brokerOpenFiles: (await readBrokerOpenFiles()) ?? 'unknown',
-    brokerCalibrationPerSecond: await calibrateBroker(amqpUrl),
+    // Control rows without workers need no RabbitMQ: a broker that does not answer is reported, not fatal.
+    brokerCalibrationPerSecond: await calibrateBroker(amqpUrl).catch(() => 'unavailable'),
   };
   const persistentRows = scenarios.some((s) => s.kind === 'notify' && s.name.includes('persistent'));
   if (persistentRows && typeof machine.brokerOpenFiles === 'number' && machine.brokerOpenFiles < lowBrokerOpenFiles) {
@@ -861,7 +863,7 @@ async function main(): Promise<void> {
       `bench: RabbitMQ has ${machine.brokerOpenFiles} open files; the persistent rows will measure its file handle cache (README, "RabbitMQ open files")`,
     );
   }
-  console.log(`bench ${runBase}: ${rounds > 1 ? `${rounds} rounds of ` : ''}${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore}, RabbitMQ alone ${machine.brokerCalibrationPerSecond} msgs/s)`);
+  console.log(`bench ${runBase}: ${rounds > 1 ? `${rounds} rounds of ` : ''}${scenarios.map((s) => s.name).join(', ')} (load average ${machine.loadBefore}, RabbitMQ alone ${brokerAlone(machine.brokerCalibrationPerSecond)})`);
   const notify: InRound<NotifyRow>[] = [];
   const idle: InRound<IdleRow>[] = [];
   const control: InRound<ControlRow>[] = [];

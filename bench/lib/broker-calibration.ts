@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as amqp from 'amqplib';
 
 /**
@@ -48,8 +49,4 @@ export async function calibrateBroker(url: string, seconds = 3, window = 5_000):
   } finally {
     await connection.close().catch(() => {});
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

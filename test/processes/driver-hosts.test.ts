@@ -176,14 +176,15 @@ describe('driver hosts: a bad driver costs its own modules a restart, never the 
   });
 
   it('a driver whose load kills its host: restarts back off and are reported, without flooding the log', async () => {
-    const restarts = () => gw.logs.filter((l) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith('crash-on-load.js'));
+    const restartOf = (file: string) => (l: Record<string, any>) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith(`/${file}`);
+    const crashOnLoad = restartOf('crash-on-load.js');
     // Backoff 200 ms doubling to 1.6 s: by now (the tests above took > 10 s) it restarts every 1.6 s.
-    await gw.waitForLog((l) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith('crash-on-load.js') && l.restartInMs === 1_600, 30_000);
-    const seen = restarts();
+    await gw.waitForLog((l) => crashOnLoad(l) && l.restartInMs === 1_600, 30_000);
+    const seen = gw.logs.filter(crashOnLoad);
     const delays = seen.map((l) => l.restartInMs as number);
     assert.deepEqual(delays.slice(0, 4), [200, 400, 800, 1_600], 'each restart waits twice as long');
     // A host that took longer than restartMaxMs to die in its load never ran a module: no fresh start.
-    const slowCrashes = (l: Record<string, any>) => l.msg === 'driver host stopped; restarting' && l.driver?.endsWith('slow-load-crash.js');
+    const slowCrashes = restartOf('slow-load-crash.js');
     await gw.waitForLog((l) => slowCrashes(l) && l.restartInMs === 1_600, 30_000);
     assert.deepEqual(gw.logs.filter(slowCrashes).slice(0, 4).map((l) => l.restartInMs), [200, 400, 800, 1_600], 'a slow crash on load backs off too');
     const elapsedS = (seen.at(-1)!.time - seen[0]!.time) / 1000;
