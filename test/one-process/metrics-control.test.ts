@@ -18,7 +18,7 @@ describe('GET /metrics for the control channel', () => {
     const client = await connectControl(gw);
     try {
       const ok = await client.request({ id: 1, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 1, name: 'volume', args: [20] });
-      assert.equal(ok.type, 'success');
+      assert.equal(ok.type, 'success', JSON.stringify(ok));
       const raised = await client.request({ id: 2, cmd: 'exec', sys: 'sys-demo', mod: 'Display', index: 1, name: 'volume', args: [500] });
       assert.equal(raised.error_code, 3);
       const hung = await client.request({ id: 3, cmd: 'exec', sys: 'sys-test', mod: 'Slow', index: 1, name: 'hang', args: [] });
